@@ -76,9 +76,8 @@ def read_rp_iris(path: Path, source: str) -> RpTable:
     require_unique(df, "IRIS", label, header_rows)
     df = to_numeric(df, wanted + present_optional, label, header_rows=header_rows)
     out = pd.DataFrame({"code_iris": df["IRIS"], "code_commune": df["COM"]})
-    for col in LABELS:
-        if col in df.columns:
-            out[col.lower()] = df[col].astype(str)
+    for col in LABELS:  # always present, NULL when a file lacks them, so SQL sees one shape
+        out[col.lower()] = df[col].astype(str) if col in df.columns else None
     for col in wanted + present_optional:
         out[PREFIX.match(col).group(3).lower()] = df[col]
     return RpTable(source=source, millesime=2000 + yy, frame=out, file=label)

@@ -1,0 +1,265 @@
+"""From staged Parquet files to scored units of every level, with their polygons.
+
+DuckDB does the counting (sql/staging, sql/indicators, sql/aggregates); Python applies the scoring
+method to the few thousand rows that come out, and reprojects the polygons once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import PACKAGE_DIR
+from .db import connect, run_sql
+from .errors import FragiliteError
+from .methods import IDS, add_classes
+from .scoring import (LEVEL_KEY, indicator_values, read_thresholds, reference_level, score_units,
+                      thresholds_for)
+
+LEVELS = ["iris", "communes", "epci", "departements", "regions"]
+AGGREGATED = ["communes", "epci", "departements", "regions", "france"]
+OVERSEAS_CRS = {"971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
+METRO_CRS = 2154
+MIXED_CRS = 4326
+
+
+@dataclass
+class RunOptions:
+    method: str = "ifn-2020"
+    reference: str = "region"
+    territory: list[str] | None = None
+    thresholds: Path | None = None
+    crs: str = "auto"
+
+
+@dataclass
+class Computed:
+    layers: dict[str, str]                     # level -> Parquet (attributes + wkb)
+    rejects: str                               # Parquet of rejected units
+    epsg: int
+    notes: list[str] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2, default=str), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "Computed":
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def _view(con, name: str, parquet: str) -> None:
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{parquet.replace(chr(39), chr(39) * 2)}')")
+
+
+def from_wkb(values: pd.Series) -> np.ndarray:
+    # DuckDB hands BLOBs back as bytearray, which shapely does not take
+    return shapely.from_wkb(np.array([bytes(v) if v is not None else None for v in values], dtype=object))
+
+
+def choose_crs(departements: list[str], requested: str) -> int:
+    """EPSG code of the layers: Lambert-93 for metropolitan France, the local CRS of a single
+    overseas département, WGS84 lon/lat when a run mixes them (one layer cannot hold two CRS)."""
+    if requested != "auto":
+        return int(requested.upper().removeprefix("EPSG:"))
+    overseas = {d for d in departements if d.startswith("97")}
+    if not overseas:
+        return METRO_CRS
+    if len(overseas) == 1 and len(overseas) == len(set(departements)):
+        return OVERSEAS_CRS.get(next(iter(overseas)), MIXED_CRS)
+    return MIXED_CRS
+
+
+def _to_crs(wkb: pd.Series, epsg: pd.Series, target: int) -> np.ndarray:
+    """Reproject WKB polygons delivered in several CRSs into one; repair what GEOS finds invalid."""
+    geoms = np.empty(len(wkb), dtype=object)
+    for source_epsg in sorted(epsg.unique()):
+        mask = (epsg == source_epsg).to_numpy()
+        part = gpd.GeoSeries(from_wkb(wkb[mask]), crs=int(source_epsg))
+        geoms[mask] = part.to_crs(target).to_numpy() if int(source_epsg) != target else part.to_numpy()
+    return geoms
+
+
+def polygonal(geoms: np.ndarray) -> tuple[np.ndarray, int]:
+    """MultiPolygons only, valid: repairs invalid rings, drops slivers of lower dimension."""
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    fixed = geoms.copy()
+    if invalid.any():
+        fixed[invalid] = shapely.make_valid(geoms[invalid])
+    out = np.empty(len(fixed), dtype=object)
+    for i, g in enumerate(fixed):
+        if g is None or g.is_empty:
+            out[i] = None
+            continue
+        polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+        parts = []
+        for p in polys:
+            parts.extend(shapely.get_parts(p) if p.geom_type == "MultiPolygon" else [p])
+        out[i] = shapely.MultiPolygon(parts) if parts else None
+    return out, int(invalid.sum())
+
+
+def _cog(con) -> None:
+    res = PACKAGE_DIR / "resources"
+    con.execute(f"CREATE OR REPLACE TABLE cog_departements AS SELECT * FROM read_csv('{res / 'cog_departements.csv'}', delim=';', header=true, all_varchar=true)")
+    con.execute(f"CREATE OR REPLACE TABLE cog_regions AS SELECT * FROM read_csv('{res / 'cog_regions.csv'}', delim=';', header=true, all_varchar=true)")
+
+
+def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Computed:
+    """staged: source id -> Parquet path. Writes work_dir/results/*.parquet."""
+    con = connect()
+    notes: list[str] = []
+    for sid, path in staged.items():
+        _view(con, f"raw_{sid}", path)
+    mednum_mode = "mednum_kit_2020" in staged and "rp_population" not in staged
+    run_sql(con, "staging/mednum_kit_2020" if mednum_mode else "staging/rp_iris")
+    run_sql(con, "indicators/ifn_counts_iris")
+    _cog(con)
+
+    # counts of every level; the income median needs the communes first
+    for level in AGGREGATED:
+        run_sql(con, "aggregates/ifn_counts", table=f"cnt_{level}", key=LEVEL_KEY[level])
+    run_sql(con, "aggregates/revenu_median", source="cnt_iris", key="code_commune", target="rev_communes")
+    run_sql(con, "aggregates/revenu_communes")
+    for level in ["epci", "departements", "regions", "france"]:
+        run_sql(con, "aggregates/revenu_median", source="cnt_communes", key=LEVEL_KEY[level], target=f"rev_{level}")
+        run_sql(con, "aggregates/revenu_attach", table=f"cnt_{level}", median=f"rev_{level}")
+
+    counts = {"iris": con.sql("SELECT * FROM cnt_iris ORDER BY code_iris").df()}
+    counts["iris"]["code"] = counts["iris"]["code_iris"]
+    for level in AGGREGATED:
+        counts[level] = con.sql(f"SELECT * FROM cnt_{level} ORDER BY code").df()
+
+    user_thresholds = read_thresholds(options.thresholds) if options.thresholds else None
+    published = None
+    if options.method == "d4g-2020" and "mednum_kit_2020__seuils_publies" in staged and options.reference != "france":
+        published = pd.read_parquet(staged["mednum_kit_2020__seuils_publies"])
+
+    territory = [t.strip() for t in options.territory] if options.territory else None
+    if territory:
+        known = set(counts["iris"]["code_departement"])
+        unknown = [t for t in territory if t not in known]
+        if unknown:
+            raise FragiliteError(f"--territory {','.join(unknown)}: no IRIS of these départements in the inputs "
+                                 f"(départements present: {', '.join(sorted(known))})")
+
+    results: dict[str, pd.DataFrame] = {}
+    for level in LEVELS:
+        df = counts[level].copy()
+        ref_level = reference_level(level, options.reference)
+        ref_codes = df[LEVEL_KEY[ref_level]].astype("string")
+        values = indicator_values(df)
+        if user_thresholds is not None:
+            thr = thresholds_for(ref_codes.fillna(""), user_thresholds)
+            if list(user_thresholds.index) != ["*"]:
+                missing = sorted(set(ref_codes.dropna()) - set(user_thresholds.index))
+                if missing:
+                    notes.append(f"{level}: no thresholds in {options.thresholds} for reference territories "
+                                 f"{missing[:10]}: their units are not scored")
+        else:
+            ref_counts = counts[ref_level].set_index("code")
+            thr = thresholds_for(ref_codes.fillna(""), indicator_values(ref_counts).set_axis(ref_counts.index))
+            if published is not None:
+                thr = _published(published, df, level, ref_level, counts["iris"]).combine_first(thr)
+        scored = score_units(options.method, values, thr)
+        scored["code_reference"] = ref_codes.to_numpy()
+        results[level] = pd.concat([df.reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
+
+    # polygons, reprojected once
+    departements = sorted(set(counts["iris"]["code_departement"].dropna())
+                          if not territory else territory)
+    epsg = choose_crs(departements, options.crs)
+    geom_source = "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris"
+    iris_geom = con.sql(f"SELECT code_iris, epsg, wkb FROM {geom_source}").df()
+    geoms, repaired = polygonal(_to_crs(iris_geom["wkb"], iris_geom["epsg"], epsg))
+    if repaired:
+        notes.append(f"{repaired} IRIS polygons were invalid as delivered and were repaired (make_valid)")
+    iris_geom = pd.DataFrame({"code_iris": iris_geom["code_iris"], "wkb": shapely.to_wkb(geoms)})
+    con.register("iris_geom_df", iris_geom)
+    con.execute("CREATE OR REPLACE TABLE iris_geom AS SELECT * FROM iris_geom_df WHERE wkb IS NOT NULL")
+    geometry = {"iris": iris_geom.set_index("code_iris")["wkb"]}
+    for level in LEVELS[1:]:
+        run_sql(con, "aggregates/geometries", level=level, key=LEVEL_KEY[level])
+        g = con.sql(f"SELECT code, wkb FROM geom_{level}").df()
+        polys, _ = polygonal(from_wkb(g["wkb"]))
+        geometry[level] = pd.Series(shapely.to_wkb(polys), index=g["code"])
+
+    # rejects: every IRIS of the inputs is in the IRIS layer or here, with its reason
+    stg = con.sql("SELECT code_iris, nom_iris, code_commune, code_departement, in_rp, in_contours FROM stg_iris").df()
+    rejects = [pd.DataFrame({"niveau": "iris", "code": stg.loc[~stg.in_rp, "code_iris"],
+                             "nom": stg.loc[~stg.in_rp, "nom_iris"],
+                             "code_departement": stg.loc[~stg.in_rp, "code_departement"],
+                             "raison": "absent from the census (RP) files: no counts to score "
+                                       "(its polygon still counts in its commune's outline)"})]
+    final: dict[str, pd.DataFrame] = {}
+    for level in LEVELS:
+        df = results[level]
+        df["wkb"] = df["code"].map(geometry[level])
+        if territory:
+            df = df[df["code_departement"].isin(territory)]
+        reasons = pd.Series(pd.NA, index=df.index, dtype="string")
+        reasons[df["wkb"].isna()] = "no polygon in the contour file (CONTOURS-IRIS / Geo Shape)"
+        no_score = df["score_global"].isna() & reasons.isna()
+        no_ref = df["code_reference"].isna()
+        reasons[no_score & no_ref] = f"no {options.reference} reference territory known for this unit"
+        reasons[no_score & ~no_ref & (df["n_indicateurs"] == 0)] = (
+            "no indicator can be computed: zero population or every input secret/missing")
+        reasons[no_score & reasons.isna()] = "no threshold for its reference territory"
+        bad = reasons.notna()
+        if bad.any():
+            rejects.append(pd.DataFrame({"niveau": level, "code": df.loc[bad, "code"],
+                                         "nom": df.loc[bad, _name_column(level)] if _name_column(level) in df else pd.NA,
+                                         "code_departement": df.loc[bad, "code_departement"],
+                                         "raison": reasons[bad]}))
+        kept = add_classes(df[~bad].copy())
+        final[level] = kept
+
+    results_dir = work_dir / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for level, df in final.items():
+        path = results_dir / f"{level}.parquet"
+        df.to_parquet(path, index=False)
+        paths[level] = str(path)
+    rejects_df = pd.concat(rejects, ignore_index=True).astype({"code": "string", "nom": "string"})
+    rejects_path = results_dir / "rejects.parquet"
+    rejects_df.to_parquet(rejects_path, index=False)
+    stats = {
+        "iris_in_inputs": int(len(stg)),
+        "iris_scored": int(len(final["iris"])),
+        "rejects": {k: int(v) for k, v in rejects_df["niveau"].value_counts().items()},
+        "units": {level: int(len(df)) for level, df in final.items()},
+        "mode": "mednum_kit_2020" if mednum_mode else "rp",
+    }
+    con.close()
+    return Computed(paths, str(rejects_path), epsg, notes, stats)
+
+
+def _name_column(level: str) -> str:
+    return {"iris": "nom_iris", "communes": "nom_commune", "epci": "nom_epci"}.get(level, "code")
+
+
+def _published(published: pd.DataFrame, units: pd.DataFrame, level: str, ref_level: str,
+               iris: pd.DataFrame) -> pd.DataFrame:
+    """Thresholds the 2020 file publishes for the reference territory of each unit."""
+    prefix = {"epci": "epci", "departements": "departement", "regions": "region"}.get(ref_level)
+    cols = {f"{prefix}__{i}": i for i in IDS if f"{prefix}__{i}" in published.columns} if prefix else {}
+    empty = pd.DataFrame(np.nan, index=units.index, columns=IDS)
+    if not cols:
+        return empty
+    table = published[["code_iris", *cols]].rename(columns=cols)
+    if level == "iris":
+        out = table.set_index("code_iris").reindex(units["code_iris"].to_numpy())
+    else:
+        # one value per reference territory, read on the IRIS that lie in it
+        key = LEVEL_KEY[ref_level]
+        table = table.merge(iris[["code_iris", key]], on="code_iris", how="inner")
+        out = table.groupby(key)[list(cols.values())].first().reindex(units[key].astype(str).to_numpy())
+    out.index = units.index
+    return out.reindex(columns=IDS)

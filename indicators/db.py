@@ -1,0 +1,65 @@
+"""The one DuckDB connection factory, and the loader of sql/ files.
+
+The spatial extension comes from the pinned `duckdb-ext-spatial` wheel: `INSTALL spatial` would
+download it, and these machines have no network. Auto-install is switched off so that a missing
+extension fails here, loudly, rather than hanging on a download.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import duckdb
+
+from . import SQL_DIR
+from .errors import FragiliteError
+
+
+def spatial_extension_path() -> Path:
+    spec = importlib.util.find_spec("duckdb_ext")
+    if spec is None or not spec.submodule_search_locations:
+        raise FragiliteError("the duckdb-ext-spatial wheel is not installed (pip install -e .)")
+    root = Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{duckdb.__version__}"
+    found = sorted(root.glob("*/spatial.duckdb_extension"))
+    if not found:
+        raise FragiliteError(f"no spatial extension for DuckDB {duckdb.__version__} under {root}")
+    return found[0]
+
+
+def connect(database: str = ":memory:", threads: int | None = None,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if threads:
+        config["threads"] = threads
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    con = duckdb.connect(database, config=config)
+    con.execute(f"LOAD '{spatial_extension_path()}'")
+    return con
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def sql(name: str, **identifiers: str) -> str:
+    """Text of sql/<name>.sql. Only allow-listed identifiers are substituted ({level}, ...);
+    values are always bound as parameters by the caller."""
+    text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    for key, value in identifiers.items():
+        if not _IDENTIFIER.match(value):
+            raise ValueError(f"refusing to interpolate {value!r} into SQL")
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None, **identifiers: str):
+    text = sql(name, **identifiers)
+    for statement in [s for s in text.split(";\n") if s.strip() and not _only_comments(s)]:
+        con.execute(statement, params or None) if params and "$" in statement else con.execute(statement)
+    return con
+
+
+def _only_comments(statement: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())

@@ -1,0 +1,72 @@
+"""The refresh as three plain functions (stage, compute, export) that Prefect tasks wrap.
+
+Each step takes and returns paths and small values, so a flow can run them in separate tasks,
+processes or machines. `run_local` chains them without Prefect, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .compute import Computed, RunOptions, compute
+from .export import write_outputs
+from .methods import METHODS
+from .registry import resolve_inputs
+from .scoring import REFERENCES
+from .staging import EMPTY, Staged, stage_empty, stage_source
+from .errors import FragiliteError
+
+
+def check_options(options: RunOptions) -> None:
+    if options.method not in METHODS:
+        raise FragiliteError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
+    if options.reference not in REFERENCES:
+        raise FragiliteError(f"unknown reference {options.reference!r}; choose one of {', '.join(REFERENCES)}")
+    if options.thresholds is not None and not Path(options.thresholds).exists():
+        raise FragiliteError(f"--thresholds {options.thresholds}: no such file")
+
+
+def plan(given: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    return resolve_inputs(given)
+
+
+def staged_paths(staged: list[Staged], work_dir: Path) -> dict[str, str]:
+    paths = {s.source: s.path for s in staged}
+    for extra in sorted((work_dir / "staging").glob("*__*.parquet")):
+        paths[extra.stem] = str(extra)
+    return paths
+
+
+def complete_with_empty(paths: dict[str, str], work_dir: Path) -> dict[str, str]:
+    if "rp_population" in paths:
+        for sid in EMPTY:
+            if sid not in paths:
+                paths[sid] = stage_empty(sid, work_dir).path
+    return paths
+
+
+def provenance_of(staged: list[Staged]) -> dict:
+    return {s.source: {"millesime": s.millesime, "files": s.files, "rows": s.rows} for s in staged}
+
+
+def new_work_dir(out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".fragilite-work-", dir=out_dir))
+
+
+def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) -> dict:
+    started = time.time()
+    check_options(options)
+    inputs = plan(given)
+    work_dir = new_work_dir(out_dir)
+    try:
+        staged = [stage_source(sid, paths, work_dir) for sid, paths in inputs.items()]
+        paths = complete_with_empty(staged_paths(staged, work_dir), work_dir)
+        computed: Computed = compute(paths, options, work_dir)
+        return write_outputs(computed, out_dir, options.method, options.reference,
+                             provenance_of(staged), started)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)

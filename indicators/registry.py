@@ -1,0 +1,124 @@
+"""The source registry (sources.yaml) and the resolution of the files a run reads."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from . import PACKAGE_DIR, PROJECT_DIR, SAMPLE_DIR
+from .errors import FragiliteError
+
+REGISTRY_FILE = PACKAGE_DIR / "sources.yaml"
+RAW_DIR = PROJECT_DIR / "data" / "raw"
+
+
+@dataclass(frozen=True)
+class Millesime:
+    year: int
+    url: str | None
+    sha256: str | None
+    sample: str | None
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    publisher: str
+    licence: str
+    reader: str
+    default: int
+    optional: bool
+    millesimes: dict[int, Millesime] = field(default_factory=dict)
+
+    def millesime(self, year: int | None = None) -> Millesime:
+        year = year or self.default
+        if year not in self.millesimes:
+            raise FragiliteError(f"{self.id}: no millésime {year} in the registry "
+                                 f"(known: {sorted(self.millesimes)})")
+        return self.millesimes[year]
+
+    def url(self, year: int | None = None) -> str | None:
+        m = self.millesime(year)
+        return m.url.format(millesime=m.year) if m.url else None
+
+
+@lru_cache(maxsize=1)
+def load_registry() -> dict[str, Source]:
+    data = yaml.safe_load(REGISTRY_FILE.read_text(encoding="utf-8"))
+    sources = {}
+    for sid, spec in data.items():
+        millesimes = {int(y): Millesime(int(y), m.get("url"), m.get("sha256"), m.get("sample"))
+                      for y, m in spec["millesimes"].items()}
+        sources[sid] = Source(sid, spec["title"], spec["publisher"], spec["licence"], spec["reader"],
+                              int(spec["default"]), bool(spec.get("optional", False)), millesimes)
+    return sources
+
+
+def source(source_id: str) -> Source:
+    registry = load_registry()
+    if source_id not in registry:
+        raise FragiliteError(f"unknown source {source_id!r}; known sources: {', '.join(registry)}")
+    return registry[source_id]
+
+
+def sample_path(src: Source) -> Path | None:
+    m = src.millesimes.get(src.default)
+    return SAMPLE_DIR / m.sample if m and m.sample else None
+
+
+def local_path(src: Source, raw_dir: Path = RAW_DIR) -> Path | None:
+    """A downloaded copy in data/raw/<source>/<millesime>/, if there is one."""
+    folder = raw_dir / src.id / str(src.default)
+    if folder.is_dir():
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "SHA256")))
+        if files:
+            return files[0]
+    return None
+
+
+# Sources a run fed only the MedNum 2020 file does not read: that file carries all of them.
+RP_MODE_SOURCES = ["rp_population", "rp_familles", "rp_diplomes", "rp_activite", "filosofi_iris",
+                   "filosofi_communes", "contours_iris", "epci_composition"]
+
+
+def resolve_inputs(given: dict[str, list[Path]], raw_dir: Path = RAW_DIR) -> dict[str, list[Path]]:
+    """Which files feed each source: --input first, then a downloaded copy, then the sample.
+
+    A run given the MedNum 2020 file and no census file reads that file alone.
+    """
+    registry = load_registry()
+    for sid, paths in given.items():
+        if sid not in registry:
+            raise FragiliteError(f"--input {sid}=...: unknown source; known: {', '.join(registry)}")
+        for p in paths:
+            if not p.exists():
+                raise FragiliteError(f"--input {sid}={p}: no such file")
+    if "mednum_kit_2020" in given and not any(s in given for s in RP_MODE_SOURCES):
+        return {"mednum_kit_2020": given["mednum_kit_2020"]}
+    resolved: dict[str, list[Path]] = {}
+    for sid in RP_MODE_SOURCES:
+        src = registry[sid]
+        if sid in given:
+            resolved[sid] = given[sid]
+            continue
+        found = local_path(src, raw_dir) or sample_path(src)
+        if found is not None and found.exists():
+            resolved[sid] = [found]
+        elif not src.optional:
+            raise FragiliteError(f"no file for source {sid}: give --input {sid}=PATH or download it")
+    for sid, paths in given.items():
+        resolved.setdefault(sid, paths)
+    return resolved
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

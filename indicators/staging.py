@@ -1,0 +1,116 @@
+"""Read each source with its reader and write it as one normalized Parquet file.
+
+A Prefect task stages one source and hands on a path: the compute step reads these files with
+DuckDB (sql/staging/*.sql), so no DataFrame crosses a task boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import InputError
+from .readers import (read_contours_iris, read_epci_composition, read_filosofi_communes,
+                      read_filosofi_iris, read_mednum, read_rp_iris)
+from .readers.common import require_unique
+from .readers.mednum import LEVELS, iris_frame, published_thresholds
+from .registry import sha256_of, source
+
+
+@dataclass
+class Staged:
+    source: str
+    path: str            # the normalized Parquet file
+    millesime: int | None
+    files: list[dict]    # provenance: path, sha256, bytes
+    rows: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+# Empty shapes of optional sources, so that the SQL is the same whatever a run was given.
+EMPTY = {
+    "rp_activite": {"code_iris": "str", "chom1564": "float64", "act1564": "float64", "actocc15p": "float64"},
+    "filosofi_iris": {"code_iris": "str", "disp_med": "float64", "disp_tp60": "float64"},
+    "filosofi_communes": {"code_commune": "str", "med": "float64", "tp60": "float64"},
+}
+
+
+def _concat(frames: list[pd.DataFrame], key: str, label: str) -> pd.DataFrame:
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) > 1:
+        require_unique(df, key, label)
+    return df
+
+
+def _with_wkb(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.drop(columns="geometry").copy()
+    out["wkb"] = shapely.to_wkb(np.asarray(df["geometry"], dtype=object))
+    return out
+
+
+def read_source(source_id: str, paths: list[Path]) -> tuple[pd.DataFrame, int | None, dict[str, pd.DataFrame]]:
+    """The normalized table of a source, its millésime, and any side tables."""
+    label = " + ".join(str(p) for p in paths)
+    reader = source(source_id).reader
+    extras: dict[str, pd.DataFrame] = {}
+    if reader == "rp_iris":
+        tables = [read_rp_iris(p, source_id) for p in paths]
+        years = {t.millesime for t in tables}
+        if len(years) > 1:
+            raise InputError(label, f"files of several census vintages for {source_id}: {sorted(years)}")
+        df = _concat([t.frame for t in tables], "code_iris", label)
+        millesime = years.pop()
+        if source_id == "rp_diplomes" and "nscol15p_bepc" not in df:
+            # RP 2016: BEPC is still inside DIPLMIN (METHODS 1.3), nothing to add
+            df["nscol15p_bepc"] = 0.0
+        return df, millesime, extras
+    if reader == "filosofi_iris":
+        tables = [read_filosofi_iris(p) for p in paths]
+        return _concat([t.frame for t in tables], "code_iris", label), tables[0].millesime, extras
+    if reader == "filosofi_communes":
+        tables = [read_filosofi_communes(p) for p in paths]
+        return _concat([t.frame for t in tables], "code_commune", label), tables[0].millesime, extras
+    if reader == "contours_iris":
+        df = _concat([read_contours_iris(p) for p in paths], "code_iris", label)
+        return _with_wkb(df), None, extras
+    if reader == "epci_composition":
+        return _concat([read_epci_composition(p) for p in paths], "code_commune", label), None, extras
+    if reader == "mednum_kit_2020":
+        files = [read_mednum(p) for p in paths]
+        df = _concat([iris_frame(f) for f in files], "code_iris", label)
+        seuils = []
+        for f in files:
+            wide = pd.DataFrame({"code_iris": f.col("Code Iris")})
+            for level in LEVELS:
+                t = published_thresholds(f, level)
+                for col in t.columns[1:]:
+                    wide[f"{level}__{col}"] = t[col].to_numpy()
+            seuils.append(wide)
+        extras["seuils_publies"] = pd.concat(seuils, ignore_index=True)
+        return _with_wkb(df), 2020, extras
+    raise ValueError(f"no reader {reader!r}")
+
+
+def stage_source(source_id: str, paths: list[Path], work_dir: Path) -> Staged:
+    df, millesime, extras = read_source(source_id, [Path(p) for p in paths])
+    target = work_dir / "staging" / f"{source_id}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(target, index=False)
+    for name, extra in extras.items():
+        extra.to_parquet(target.with_name(f"{source_id}__{name}.parquet"), index=False)
+    files = [{"path": str(p), "sha256": sha256_of(Path(p)), "bytes": Path(p).stat().st_size} for p in paths]
+    return Staged(source_id, str(target), millesime, files, len(df))
+
+
+def stage_empty(source_id: str, work_dir: Path) -> Staged:
+    target = work_dir / "staging" / f"{source_id}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY[source_id].items()}).to_parquet(target, index=False)
+    return Staged(source_id, str(target), None, [], 0)
