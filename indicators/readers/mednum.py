@@ -9,6 +9,7 @@ hierarchy from the file itself.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 from dataclasses import dataclass
@@ -94,10 +95,8 @@ def read_mednum(path: Path) -> MednumFile:
     text = data.decode("utf-8-sig")
     first_field = fold(text.split("\n", 1)[0].split(";", 1)[0].strip('"'))
     header = canonical_header()
-    tmp = io.BytesIO(text.encode("utf-8"))
     has_header = first_field in {fold(h) for h in header}
-    local = Path(label)
-    df = _parse(tmp, label, has_header, header)
+    df = _parse(text, label, has_header, header)
     columns = {fold(c): c for c in df.columns}
     required = ["Code Iris", "Insee Com", "Insee Dep", "Insee Reg", "Epci"] + list(COUNTS.values())
     for name in required:
@@ -112,20 +111,20 @@ def read_mednum(path: Path) -> MednumFile:
     return mf
 
 
-def _parse(buf: io.BytesIO, label: str, has_header: bool, header: list[str]) -> pd.DataFrame:
-    raw = buf.getvalue().decode("utf-8")
+def _parse(raw: str, label: str, has_header: bool, header: list[str]) -> pd.DataFrame:
     if not raw.strip():
         raise InputError(label, "file is empty")
     first = raw.split("\n", 1)[0]
+    width = len(next(csv.reader([first], delimiter=";")))
     if ";" not in first:
         raise InputError(label, "wrong separator: expected ';' (the 2020 IFN file is ';'-separated)", rows=[1])
+    if not has_header and width != len(header):
+        raise InputError(label, f"{width} columns without a header row; the 2020 layout has {len(header)}", rows=[1])
     try:
         df = pd.read_csv(io.StringIO(raw), sep=";", dtype=str, keep_default_na=False,
                          header=0 if has_header else None, names=None if has_header else header)
     except pd.errors.ParserError as exc:
         raise InputError(label, f"malformed row: {exc}") from exc
-    if not has_header and df.shape[1] != len(header):
-        raise InputError(label, f"{df.shape[1]} columns without a header row; the 2020 layout has {len(header)}")
     return df
 
 

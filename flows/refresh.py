@@ -1,0 +1,78 @@
+"""The refresh flow: stage every source (one task each), compute, export.
+
+Prefect orchestrates; the logic lives in `indicators`. Tasks exchange paths and small values.
+Every source is staged even when another fails, so one run reports all the bad inputs at once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from indicators.compute import Computed, RunOptions, compute
+from indicators.errors import FragiliteError
+from indicators.export import report_markdown, write_outputs
+from indicators.pipeline import (check_options, complete_with_empty, new_work_dir, plan,
+                                 provenance_of, staged_paths)
+from indicators.staging import Staged, stage_source
+
+
+@task(name="stage", retries=0)
+def stage_task(source_id: str, paths: list[str], work_dir: str) -> Staged:
+    return stage_source(source_id, [Path(p) for p in paths], Path(work_dir))
+
+
+@task(name="compute")
+def compute_task(paths: dict[str, str], options: RunOptions, work_dir: str) -> str:
+    computed = compute(paths, options, Path(work_dir))
+    target = Path(work_dir) / "computed.json"
+    computed.save(target)
+    return str(target)
+
+
+@task(name="export")
+def export_task(computed_json: str, out_dir: str, options: RunOptions, provenance: dict, started: float) -> dict:
+    computed = Computed.load(Path(computed_json))
+    return write_outputs(computed, Path(out_dir), options.method, options.reference, provenance, started)
+
+
+@flow(name="fragilite-refresh", log_prints=True)
+def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
+            method: str = "ifn-2020", reference: str = "region", territory: list[str] | None = None,
+            thresholds: str | None = None, crs: str = "auto") -> dict:
+    started = time.time()
+    options = RunOptions(method=method, reference=reference, territory=territory,
+                         thresholds=Path(thresholds) if thresholds else None, crs=crs)
+    check_options(options)
+    resolved = plan({k: [Path(p) for p in v] for k, v in (inputs or {}).items()})
+    out_dir = Path(out)
+    work_dir = new_work_dir(out_dir)
+    logger = get_run_logger()
+    try:
+        futures = {sid: stage_task.with_options(name=f"stage-{sid}").submit(sid, [str(p) for p in paths], str(work_dir))
+                   for sid, paths in resolved.items()}
+        staged, failures = [], []
+        for sid, fut in futures.items():
+            fut.wait()
+            if fut.state.is_completed():
+                staged.append(fut.result())
+            else:
+                try:
+                    fut.result()
+                except Exception as exc:  # collected: every bad input is reported at once
+                    failures.append(f"{sid}: {exc}")
+        if failures:
+            raise FragiliteError("some inputs cannot be read:\n  " + "\n  ".join(failures))
+        paths = complete_with_empty(staged_paths(staged, work_dir), work_dir)
+        computed_json = compute_task(paths, options, str(work_dir))
+        report = export_task(computed_json, str(out_dir), options, provenance_of(staged), started)
+        create_markdown_artifact(key="fragilite-run-report", markdown=report_markdown(report),
+                                 description="fragilite refresh: inputs, layers, rejects")
+        logger.info("layers written to %s", out_dir.resolve())
+        return report
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)

@@ -1,0 +1,194 @@
+"""The `fragilite` command line: thin, every command calls the core or the flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import PROJECT_DIR
+from .errors import FragiliteError
+from .methods import BY_ID, DEFAULT_METHOD, IDS, METHODS, SCORES, class_column
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Digital fragility index (IFN) per IRIS, commune, EPCI, département and région.")
+console = Console()
+err = Console(stderr=True)
+DEFAULT_OUT = PROJECT_DIR / "data" / "out"
+
+
+def fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def parse_inputs(values: List[str]) -> dict[str, list[Path]]:
+    inputs: dict[str, list[Path]] = {}
+    for value in values:
+        if "=" not in value:
+            raise FragiliteError(f"--input {value!r}: expected SOURCE_ID=PATH")
+        sid, path = value.split("=", 1)
+        inputs.setdefault(sid.strip(), []).append(Path(path).expanduser())
+    return inputs
+
+
+@app.command()
+def run(
+    territory: Optional[List[str]] = typer.Option(None, "--territory", help="département code(s), repeatable or comma-separated"),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", help=f"scoring method: {', '.join(METHODS)}"),
+    reference: str = typer.Option("region", "--reference", help="reference territory of the thresholds: france, region, departement, epci"),
+    thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="thresholds table (indicator ids as columns, optional `reference`)"),
+    inputs: List[str] = typer.Option([], "--input", help="SOURCE_ID=PATH: use this file for that source (repeatable)"),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="output folder"),
+    crs: str = typer.Option("auto", "--crs", help="layers' CRS: auto (EPSG:2154 metropolitan, local CRS overseas, EPSG:4326 mixed) or EPSG:NNNN"),
+) -> None:
+    """Run the refresh (a Prefect flow) and write the layers. With no option: the embedded sample."""
+    from flows.refresh import refresh
+
+    try:
+        given = parse_inputs(inputs)
+        terr = [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
+        report = refresh(inputs={k: [str(p) for p in v] for k, v in given.items()}, out=str(out),
+                         method=method, reference=reference, territory=terr,
+                         thresholds=str(thresholds) if thresholds else None, crs=crs)
+    except FragiliteError as exc:
+        fail(exc)
+    table = Table(title=f"fragilite: {report['method']}, reference {report['reference']}, {report['crs']}")
+    for col in ("layer", "rows", "GeoParquet", "GeoPackage"):
+        table.add_column(col)
+    for level, info in report["outputs"].items():
+        table.add_row(level, str(info["rows"]), info["parquet"], info["gpkg"])
+    console.print(table)
+    console.print(f"rejects: {report['rejects']['rows']} in {report['rejects']['file']}")
+    console.print(f"report: {Path(out) / 'run_report.md'}  dictionary: {Path(out) / 'dictionary.json'}")
+    for note in report["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+@app.command()
+def score(
+    indicators_csv: Path = typer.Argument(..., exists=True, dir_okay=False, help="one row per unit: code, optional reference, indicator columns"),
+    method: str = typer.Option(DEFAULT_METHOD, "--method"),
+    thresholds: Optional[Path] = typer.Option(None, "--thresholds", exists=True, dir_okay=False),
+    output: Path = typer.Option(..., "-o", "--output", help="CSV to write"),
+) -> None:
+    """Score a table you bring (no geometry, no counts)."""
+    from .export import atomic_path
+    from .readers.common import read_text_table
+    from .scoring import read_thresholds, score_table
+
+    try:
+        if method not in METHODS:
+            raise FragiliteError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        first = indicators_csv.read_text(encoding="utf-8-sig").splitlines()[0]
+        table = read_text_table(indicators_csv, sep=";" if ";" in first else ",")
+        thr = read_thresholds(thresholds) if thresholds else None
+        scored = score_table(table, method, thr, label=str(indicators_csv))
+    except FragiliteError as exc:
+        fail(exc)
+    with atomic_path(output) as tmp:
+        scored.to_csv(tmp, index=False)
+    console.print(f"{len(scored)} units scored with {method}: {output}")
+
+
+@app.command()
+def explain(
+    code: str = typer.Argument(..., help="code of an IRIS, commune, EPCI, département or région"),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="folder of the layers"),
+) -> None:
+    """One unit's score, indicator by indicator, from the layers of a run."""
+    import pandas as pd
+
+    order = ["iris", "communes", "epci", "departements", "regions"]
+    keys = {"iris": "code_iris", "communes": "code_commune", "epci": "code_epci",
+            "departements": "code_departement", "regions": "code_region"}
+    found = None
+    for level in order:
+        path = out / f"{level}.parquet"
+        if not path.exists():
+            continue
+        df = pd.read_parquet(path, columns=None)
+        hit = df[df[keys[level]].astype(str) == code]
+        if len(hit):
+            found = (level, hit.iloc[0])
+            break
+    if found is None:
+        fail(FragiliteError(f"no unit {code!r} in the layers of {out} (run `fragilite run` first?)"))
+    level, row = found
+    name = next((row[c] for c in ("nom_iris", "nom_commune", "nom_epci", "nom_departement", "nom_region") if c in row and isinstance(row[c], str)), "")
+    console.print(f"[bold]{level} {code}[/] {name}  population {row['population']:.0f}")
+    console.print(f"method {row['methode']}, thresholds of the {row['reference']} {row['code_reference']}")
+    table = Table()
+    for col in ("indicator", "axis", "value", "numerator", "denominator", "threshold", "points"):
+        table.add_column(col, justify="right" if col not in ("indicator", "axis") else "left")
+
+    def fmt(v, digits=4):
+        return "—" if v is None or (isinstance(v, float) and v != v) else f"{v:,.{digits}f}"
+
+    for ind in IDS:
+        table.add_row(ind, BY_ID[ind].axis, fmt(row.get(f"ind_{ind}")), fmt(row.get(f"num_{ind}"), 1),
+                      fmt(row.get(f"den_{ind}"), 1), fmt(row.get(f"seuil_{ind}")), fmt(row.get(f"pts_{ind}"), 2))
+    console.print(table)
+    scores = Table()
+    for col in ("score", "value", "class 1-5"):
+        scores.add_column(col)
+    for s in SCORES:
+        scores.add_row(s, fmt(row.get(s), 2), str(row.get(class_column(s))))
+    console.print(scores)
+    console.print(f"n_indicateurs = {row['n_indicateurs']}")
+
+
+@app.command()
+def sources() -> None:
+    """Each source: its millésimes, URL, and what is on this machine."""
+    from .registry import RAW_DIR, load_registry, local_path, sample_path
+
+    table = Table(title="sources (indicators/sources.yaml)")
+    for col in ("source", "millésime", "publisher", "url", "local"):
+        table.add_column(col, overflow="fold")
+    for sid, src in load_registry().items():
+        local = local_path(src)
+        sample = sample_path(src)
+        state = (f"downloaded: {local}" if local else
+                 f"sample: {sample.relative_to(PROJECT_DIR)}" if sample and sample.exists() else "missing")
+        table.add_row(sid, str(src.default), src.publisher, src.url() or "(give --input)", state)
+    console.print(table)
+
+
+@app.command()
+def validate(
+    files: List[Path] = typer.Argument(..., exists=True, dir_okay=False),
+    strict: Optional[bool] = typer.Option(None, "--strict/--spec-only",
+                                          help="fragilite layer contract (explicit CRS, bbox, valid MultiPolygons); default: on for fragilite layers"),
+) -> None:
+    """Check GeoParquet files against the GeoParquet 1.1.0 schema and read them back."""
+    import pyarrow.parquet as pq
+
+    from .validate import validate_file
+
+    failed = False
+    for path in files:
+        is_layer = "methode" in pq.read_schema(path).names if path.suffix == ".parquet" else False
+        report = validate_file(path, strict=is_layer if strict is None else strict)
+        status = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
+        console.print(f"{status} {path}  {json.dumps(report.info, default=str)}")
+        for w in report.warnings:
+            console.print(f"  [yellow]warning:[/] {w}")
+        for e in report.errors:
+            console.print(f"  [red]error:[/] {e}")
+        failed |= not report.ok
+    raise typer.Exit(code=1 if failed else 0)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
