@@ -60,7 +60,8 @@ def _view(con, name: str, parquet: str) -> None:
 
 def from_wkb(values: pd.Series) -> np.ndarray:
     # DuckDB hands BLOBs back as bytearray, which shapely does not take
-    return shapely.from_wkb(np.array([bytes(v) if v is not None else None for v in values], dtype=object))
+    return shapely.from_wkb(np.array([bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else None
+                                     for v in values], dtype=object))
 
 
 def choose_crs(departements: list[str], requested: str) -> int:
@@ -204,8 +205,11 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         if territory:
             df = df[df["code_departement"].isin(territory)]
         reasons = pd.Series(pd.NA, index=df.index, dtype="string")
-        reasons[df["wkb"].isna()] = "no polygon in the contour file (CONTOURS-IRIS / Geo Shape)"
-        no_score = df["score_global"].isna() & reasons.isna()
+        no_polygon = int(df["wkb"].isna().sum())
+        if no_polygon:  # scored all the same: kept with a null geometry, and said
+            notes.append(f"{level}: {no_polygon} units have no polygon in the contour file "
+                         f"(CONTOURS-IRIS / Geo Shape) and are kept with a null geometry")
+        no_score = df["score_global"].isna()
         no_ref = df["code_reference"].isna()
         reasons[no_score & no_ref] = f"no {options.reference} reference territory known for this unit"
         reasons[no_score & ~no_ref & (df["n_indicateurs"] == 0)] = (

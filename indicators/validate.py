@@ -118,8 +118,8 @@ def validate_file(path: Path, strict: bool = False) -> Report:
         (report.errors if strict else report.warnings).append(msg)
     if strict and not all(t == "MultiPolygon" for t in found):
         report.errors.append(f"layer geometries must be MultiPolygon, found {found}")
-    if strict and (~present).any():
-        report.errors.append(f"{int((~present).sum())} rows without geometry")
+    if (~present).any():
+        report.warnings.append(f"{int((~present).sum())} rows without geometry (null)")
 
     # bbox covering
     covering = column.get("covering", {}).get("bbox")

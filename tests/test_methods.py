@@ -112,3 +112,35 @@ def test_d4g_2020_overseas_with_header_and_padded_codes(tmp_path):
     import pyarrow.parquet as pq, json
     crs = json.loads(pq.read_schema(tmp_path / "region" / "iris.parquet").metadata[b"geo"])["columns"]["geometry"]["crs"]
     assert crs["id"]["code"] == 5490     # Martinique alone: its own CRS, RGAF09 / UTM 20N
+
+
+def _mednum_copy(tmp_path: Path, edit) -> Path:
+    header = canonical_header()
+    with gzip.open(MEDNUM_DIR / "09.csv.gz", "rt", encoding="utf-8") as fh:
+        df = pd.read_csv(fh, sep=";", header=None, names=header, dtype=str, keep_default_na=False)
+    edit(df)
+    path = tmp_path / "09.csv"
+    df.to_csv(path, sep=";", index=False, header=False)
+    return path
+
+
+def test_iris_without_polygon_is_scored_and_kept(tmp_path):
+    def blank(df):
+        df.loc[3, "Geo Shape"] = ""
+    path = _mednum_copy(tmp_path, blank)
+    report = run_local({"mednum_kit_2020": [path]}, tmp_path / "out", RunOptions(method="d4g-2020"))
+    iris = pd.read_parquet(tmp_path / "out" / "iris.parquet")
+    assert len(iris) == 341 and iris["geometry"].isna().sum() == 1
+    assert iris["score_global"].notna().all()
+    assert any("null geometry" in n for n in report["notes"])
+
+
+def test_unreadable_geojson_names_row(tmp_path):
+    from indicators.errors import InputError
+
+    def cut(df):
+        df.loc[5, "Geo Shape"] = '{"type": "Polygon", "coord'
+    path = _mednum_copy(tmp_path, cut)
+    with pytest.raises(InputError) as exc:
+        run_local({"mednum_kit_2020": [path]}, tmp_path / "out", RunOptions())
+    assert exc.value.column == "Geo Shape" and exc.value.rows == [6]   # no header row: line 6

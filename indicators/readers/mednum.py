@@ -21,7 +21,7 @@ import shapely
 
 from .. import PACKAGE_DIR
 from ..errors import InputError
-from .common import check_codes, pad_code, read_text_table, require_unique, to_numeric
+from .common import check_codes, pad_code, require_unique, spreadsheet_rows, to_numeric
 
 HEADER_FILE = PACKAGE_DIR / "resources" / "mednum_kit_2020_header.csv"
 LEVELS = {"departement": "departement", "epci": "EPCI", "region": "region"}
@@ -68,6 +68,7 @@ class MednumFile:
     frame: pd.DataFrame            # every column as published (strings), codes padded
     columns: dict[str, str]        # folded name -> actual name
     file: str
+    header_rows: int = 1           # 0 for a copy without its header row
 
     def col(self, name: str) -> pd.Series:
         key = fold(name)
@@ -102,8 +103,8 @@ def read_mednum(path: Path) -> MednumFile:
     for name in required:
         if fold(name) not in columns:
             raise InputError(label, "missing column of the 2020 IFN layout", column=name)
-    mf = MednumFile(df, columns, label)
     header_rows = 1 if has_header else 0
+    mf = MednumFile(df, columns, label, header_rows)
     df[columns[fold("Code Iris")]] = pad_code(mf.col("Code Iris"), 9)
     df[columns[fold("Insee Com")]] = pad_code(mf.col("Insee Com"), 5)
     check_codes(df, columns[fold("Code Iris")], "iris", label, header_rows)
@@ -130,8 +131,7 @@ def _parse(raw: str, label: str, has_header: bool, header: list[str]) -> pd.Data
 
 def iris_frame(mf: MednumFile) -> pd.DataFrame:
     """The staging table of a MedNum-fed run: the same columns the RP readers produce."""
-    label = mf.file
-    header_rows = 1
+    label, header_rows = mf.file, mf.header_rows
     counts = pd.DataFrame({k: mf.col(v) for k, v in COUNTS.items()})
     counts = to_numeric(counts, list(COUNTS), label, header_rows=header_rows)
     # the file writes 0 where no communal median is published (2 417 communes): that is a
@@ -154,11 +154,15 @@ def iris_frame(mf: MednumFile) -> pd.DataFrame:
         "nom_region": mf.col("Nom Reg") if mf.has("Nom Reg") else mf.col("Libreg"),
     })
     out = pd.concat([out, counts], axis=1)
-    geo = mf.col("Geo Shape")
-    try:
-        out["geometry"] = shapely.from_geojson(geo.where(geo.str.strip() != "", None), on_invalid="raise")
-    except Exception as exc:
-        raise InputError(label, f"unreadable GeoJSON geometry ({exc})", column="Geo Shape") from exc
+    geo = mf.col("Geo Shape").astype(str).str.strip()
+    given = (geo != "").to_numpy()
+    texts = np.array([g if ok else None for g, ok in zip(geo, given)], dtype=object)
+    geoms = shapely.from_geojson(texts, on_invalid="ignore")
+    unreadable = given & shapely.is_missing(geoms)
+    if unreadable.any():
+        raise InputError(label, "unreadable GeoJSON geometry", column="Geo Shape",
+                         rows=spreadsheet_rows(np.flatnonzero(unreadable), header_rows))
+    out["geometry"] = geoms
     out["epsg"] = 4326
     return out
 
