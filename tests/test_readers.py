@@ -216,3 +216,37 @@ def test_mednum_wrong_width(tmp_path):
     path.write_text("1;2;3\n4;5;6\n")
     with pytest.raises(InputError, match="152"):
         read_mednum(path)
+
+
+def test_rp_old_xls_inside_zip(tmp_path):
+    """RP 2016 was first published as .xls: 5 title rows, header on line 6, sheet IRIS, in a zip."""
+    import xlwt
+
+    df = rp_frame("P16")
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("IRIS")
+    sheet.write(0, 0, "Recensement de la population 2016 - Base infracommunale")
+    for j, col in enumerate(df.columns):
+        sheet.write(5, j, col)
+        for i, value in enumerate(df[col]):
+            # INSEE stores counts as numbers and codes as text
+            sheet.write(6 + i, j, float(value) if col.startswith("P16_") else value)
+    xls = tmp_path / "base-ic-evol-struct-pop-2016.xls"
+    book.save(str(xls))
+    path = write_zip(tmp_path / "base-ic-evol-struct-pop-2016.zip", {xls.name: xls.read_bytes()})
+    t = read_rp_iris(path, "rp_population")
+    assert t.millesime == 2016
+    assert t.frame["code_iris"].tolist() == df["IRIS"].tolist()
+    assert t.frame["pop"].tolist() == [2000.5] * 3 and t.frame["pop65p"].tolist() == [300.25] * 3
+
+
+def test_workbook_errors_cite_workbook_rows(tmp_path):
+    df = rp_frame("P16")
+    df.loc[1, "P16_POP"] = "abc"
+    path = tmp_path / "pop.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame([["titre"], [""], [""], [""], [""]]).to_excel(writer, sheet_name="IRIS", header=False, index=False)
+        df.to_excel(writer, sheet_name="IRIS", startrow=5, index=False)
+    with pytest.raises(InputError) as exc:
+        read_rp_iris(path, "rp_population")
+    assert exc.value.rows == [8]     # header on line 6, second data row on line 8

@@ -138,9 +138,9 @@ def read_excel_table(path: Path, label: str | Path | None = None, sheet: str | N
         if header_marker in row:
             df = raw.iloc[i + 1:].copy()
             df.columns = row
-            df = df.fillna("").astype(str)
-            # pandas renders integer-looking cells read as str without decimals already
-            return df.reset_index(drop=True)
+            df = df.fillna("").astype(str).reset_index(drop=True)
+            df.attrs["header_line"] = i + 1  # so that errors cite the workbook's own row numbers
+            return df
     raise InputError(label, f"no header row holding {header_marker!r} in the first 20 rows")
 
 

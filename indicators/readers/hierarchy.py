@@ -20,7 +20,7 @@ def read_epci_composition(path: Path) -> pd.DataFrame:
     with extracted(path, ("*.xlsx", "*.xls", "*.csv")) as local:
         if local.suffix.lower() in {".xlsx", ".xls"}:
             df = read_excel_table(local, label, sheet="Composition_communale", header_marker="CODGEO")
-            header_rows = 6
+            header_rows = df.attrs["header_line"]
         else:
             df = read_text_table(local, label)
             header_rows = 1

@@ -61,8 +61,9 @@ def detect_vintage(columns: list[str], label: str) -> int:
 def read_rp_iris(path: Path, source: str) -> RpTable:
     label = str(path)
     with extracted(path, ("*.csv", "*.xls", "*.xlsx")) as local:
-        df = read_table(local, label, header_marker="IRIS", sheet="IRIS" if local.suffix.lower() in {".xls", ".xlsx"} else None)
-    header_rows = 1 if path.suffix.lower() not in {".xls", ".xlsx"} else 6
+        excel = local.suffix.lower() in {".xls", ".xlsx"}
+        df = read_table(local, label, header_marker="IRIS", sheet="IRIS" if excel else None)
+    header_rows = df.attrs.get("header_line", 1)
     df.columns = [c.upper() for c in df.columns]
     require_columns(df, KEYS, label)
     yy = detect_vintage(list(df.columns), label)
