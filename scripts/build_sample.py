@@ -15,6 +15,14 @@ What it does, and why each step is a format conversion only (no value is changed
 - EPCI composition: the commune -> EPCI -> département -> région links of the IFN file, in the
   layout of INSEE's "Intercommunalité" workbook (5 title rows, sheet Composition_communale).
 - The MedNum file itself (two départements) for the d4g-2020 reproduction.
+- P16_POP6074 and P16_POP75P (for the share of 60+ by QPV): INSEE RP 2016 values of the EpidIA
+  subset (habitat IRIS of communes split into IRIS only; blank elsewhere = not in the extract).
+- QPV 2015 contours (ANCT, the real Occitanie polygons) as the published shapefile zip
+  (QP_METROPOLE_LB93, Lambert-93); the INSEE/CNAF DEMO file by QPV (rows of the sample's
+  départements, bytes unchanged); the ANCT indicators by QPV compiled by Toulouse DataViz.
+- Filosofi 2019 200 m cells (the real extracts around the QPVs) in INSEE's national layout
+  (`Idcar_200m;I_est_200;Ind`), and `emprise.csv`: the rectangles those extracts cover, since a
+  missing cell outside them means "not extracted", not "nobody lives here".
 
 The result is deterministic: run it twice, get the same bytes (zip and 7z timestamps are fixed).
 """
@@ -25,6 +33,8 @@ import argparse
 import gzip
 import io
 import json
+import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -70,6 +80,14 @@ def read_mednum(shared: Path) -> pd.DataFrame:
     return df
 
 
+def fix_dbf_date(folder: Path) -> None:
+    """A .dbf header stores the day it was written (bytes 1-3): fix it, for reproducible bytes."""
+    for dbf in folder.rglob("*.dbf"):
+        data = bytearray(dbf.read_bytes())
+        data[1:4] = bytes([FIXED_DATE[0] - 1900, FIXED_DATE[1], FIXED_DATE[2]])
+        dbf.write_bytes(bytes(data))
+
+
 def write_zip(path: Path, members: dict[str, bytes]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -103,6 +121,15 @@ def rp_frame(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return out.sort_values("IRIS")
 
 
+def add_60_plus(shared: Path, df: pd.DataFrame) -> pd.DataFrame:
+    path = shared / "data/real/insee_rp2016_iris_subsets/IRIS_population_IR_Hab.csv.gz"
+    sub = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("IRIS")
+    df = df.copy()
+    for col in ("P16_POP6074", "P16_POP75P"):
+        df[col] = df["IRIS"].map(sub[col]).fillna("")
+    return df
+
+
 def build_rp(df: pd.DataFrame, out: Path) -> None:
     specs = {
         # source id, file stem, member extension (INSEE used both cases), variables
@@ -110,6 +137,8 @@ def build_rp(df: pd.DataFrame, out: Path) -> None:
             "P16_POP": ("P16 Pop", "Population en 2016 (princ)"),
             "P16_POP1529": ("P16 Pop1529", "Pop 15-29 ans en 2016 (princ)"),
             "P16_POP65P": ("P16 Pop65P", "Pop 65 ans ou plus en 2016 (princ)"),
+            "P16_POP6074": ("P16_POP6074", "Pop 60-74 ans en 2016 (princ)"),
+            "P16_POP75P": ("P16_POP75P", "Pop 75 ans ou plus en 2016 (princ)"),
         }),
         "rp_familles": ("base-ic-couples-familles-menages-2016", ".csv", {
             "C16_MEN": ("C16 Men", "Ménages en 2016 (compl)"),
@@ -167,6 +196,10 @@ def build_contours(df: pd.DataFrame, out: Path, work: Path) -> None:
     target = out / "contours_iris" / "2016" / f"{IGN_DELIVERY}.7z"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
+    fix_dbf_date(root)
+    stamp = pd.Timestamp(*FIXED_DATE[:3]).timestamp()
+    for file in root.rglob("*"):
+        os.utime(file, (stamp, stamp))  # 7z stores member times: fix them for reproducible bytes
     with py7zr.SevenZipFile(target, "w") as archive:
         for file in sorted(root.rglob("*")):
             if file.is_file():
@@ -189,9 +222,67 @@ def build_epci(df: pd.DataFrame, out: Path) -> None:
         ws.append([row.COM, row.Libcom, row.Epci, row.Libepci, row.DEP, row.REG])
     target = out / "epci_composition" / "2020" / "Intercommunalite-Metropole_au_01-01-2020.xlsx"
     target.parent.mkdir(parents=True, exist_ok=True)
-    # openpyxl stamps the creation time: fix it so the file is reproducible
-    wb.properties.created = wb.properties.modified = pd.Timestamp("2020-11-05").to_pydatetime()
-    wb.save(target)
+    wb.properties.created = pd.Timestamp("2020-11-05").to_pydatetime()
+    buf = io.BytesIO()
+    wb.save(buf)
+    # openpyxl stamps the save time in docProps/core.xml and in the zip entries: fix both
+    with zipfile.ZipFile(buf) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    members["docProps/core.xml"] = re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>",
+                                          b"", members["docProps/core.xml"])
+    write_zip(target, members)
+
+
+def qp_departement(code: str) -> str:
+    """QP030004 -> 30, QP972001 -> 972: 2015 codes carry the département on three digits."""
+    d3 = code[2:5]
+    return d3[1:] if d3.startswith("0") else d3
+
+
+def build_qpv(shared: Path, out: Path) -> None:
+    deps = set(DEPARTEMENTS)
+    qp = gpd.read_file(shared / "data/real/qpv_occitanie_hackaviz2021/qp.geojson")
+    qp = qp[qp["code_departement"].isin(deps)].sort_values("code_qp")
+    shp = gpd.GeoDataFrame({"CODE_QP": qp["code_qp"], "NOM_QP": qp["nom_qp"], "COMMUNE_QP": qp["commune_qp"]},
+                           geometry=qp.geometry.values, crs="EPSG:4326").to_crs(2154)
+    work = out / ".work-qpv"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    shp.to_file(work / "QP_METROPOLE_LB93.shp", engine="pyogrio", encoding="UTF-8")
+    fix_dbf_date(work)
+    write_zip(out / "qpv_contours_2015" / "2015" / "qp-politiquedelaville-shp.zip",
+              {f.name: f.read_bytes() for f in sorted(work.iterdir())})
+    shutil.rmtree(work)
+
+    # DEMO file: header and the rows of the sample's QPVs (and Martinique's), bytes unchanged
+    demo = (shared / "data/real/insee_qp_demo_2020/data_DEMO_2020_V1_QP.csv").read_bytes().split(b"\r\n")
+    keep = [demo[0]] + [line for line in demo[1:] if line and qp_departement(line[:8].decode()) in deps]
+    target = out / "insee_qpv_demo" / "2020" / "data_DEMO_2020_V1_QP.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"\r\n".join(keep) + b"\r\n")
+
+    ind = pd.read_csv(shared / "data/real/qpv_occitanie_hackaviz2021/qp.csv", dtype=str, keep_default_na=False,
+                      encoding="utf-8-sig")
+    ind = ind[ind["code_qp"].map(qp_departement).isin(deps)]
+    target = out / "anct_qpv_indicateurs" / "2021" / "qp.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(ind.to_csv(index=False, lineterminator="\n"), encoding="utf-8-sig")
+
+
+def build_grid(shared: Path, out: Path) -> None:
+    folder = shared / "data/real/filosofi_grid200m_occitanie"
+    cells = pd.read_csv(folder / "DERIVED_filosofi200m_cells_long.csv", dtype=str, keep_default_na=False)
+    cells = cells[cells["ind2019"].astype(float) > 0]  # absent from the 2019 file: not a 2019 cell
+    grid = pd.DataFrame({"Idcar_200m": cells["idcar_200m"], "I_est_200": cells["imp2019"].str.replace(".0", "", regex=False),
+                         "Ind": cells["ind2019"]}).sort_values("Idcar_200m")
+    write_zip(out / "filosofi_200m" / "2019" / "Filosofi2019_carreaux_200m_csv.zip",
+              {"carreaux_200m_met.csv": csv_bytes(grid)})
+    ext = pd.read_csv(folder / "DERIVED_extract_extents.csv", dtype=str)
+    # upper bounds in the file are the south-west corners of the last cells: the rectangle ends 200 m further
+    emprise = pd.DataFrame({"crs": "EPSG:3035", "xmin": ext["E_min_3035"].astype(int),
+                            "ymin": ext["N_min_3035"].astype(int), "xmax": ext["E_max_3035"].astype(int) + 200,
+                            "ymax": ext["N_max_3035"].astype(int) + 200, "fichier": ext["file"]})
+    (out / "filosofi_200m" / "2019" / "emprise.csv").write_bytes(csv_bytes(emprise))
 
 
 def copy_mednum(shared: Path, out: Path) -> None:
@@ -210,9 +301,10 @@ def main() -> None:
     out: Path = args.out
     df = read_mednum(args.shared)
     for sub in ("rp_population", "rp_familles", "rp_diplomes", "filosofi_iris", "filosofi_communes",
-                "contours_iris", "epci_composition", "mednum_kit_2020"):
+                "contours_iris", "epci_composition", "mednum_kit_2020", "qpv_contours_2015", "insee_qpv_demo",
+                "anct_qpv_indicateurs", "filosofi_200m"):
         shutil.rmtree(out / sub, ignore_errors=True)
-    build_rp(df, out)
+    build_rp(add_60_plus(args.shared, df), out)
     build_filosofi(args.shared, df, out)
     work = out / ".work"
     shutil.rmtree(work, ignore_errors=True)
@@ -220,6 +312,8 @@ def main() -> None:
     shutil.rmtree(work)
     build_epci(df, out)
     copy_mednum(args.shared, out)
+    build_qpv(args.shared, out)
+    build_grid(args.shared, out)
     print(f"sample written to {out}: {len(df)} IRIS in {df['DEP'].nunique()} départements")
 
 
