@@ -43,10 +43,12 @@ def export_task(computed_json: str, out_dir: str, options: RunOptions, provenanc
 @flow(name="fragilite-refresh", log_prints=True)
 def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             method: str = "ifn-2020", reference: str = "region", territory: list[str] | None = None,
-            thresholds: str | None = None, crs: str = "auto") -> dict:
+            thresholds: str | None = None, crs: str = "auto", qpv: str = "2015",
+            qpv_calibration: str = "none") -> dict:
     started = time.time()
     options = RunOptions(method=method, reference=reference, territory=territory,
-                         thresholds=Path(thresholds) if thresholds else None, crs=crs)
+                         thresholds=Path(thresholds) if thresholds else None, crs=crs, qpv=qpv,
+                         qpv_calibration=qpv_calibration)
     check_options(options)
     resolved = plan({k: [Path(p) for p in v] for k, v in (inputs or {}).items()})
     out_dir = Path(out)

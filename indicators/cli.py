@@ -47,6 +47,9 @@ def run(
     inputs: List[str] = typer.Option([], "--input", help="SOURCE_ID=PATH: use this file for that source (repeatable)"),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="output folder"),
     crs: str = typer.Option("auto", "--crs", help="layers' CRS: auto (EPSG:2154 metropolitan, local CRS overseas, EPSG:4326 mixed) or EPSG:NNNN"),
+    qpv: str = typer.Option("2015", "--qpv", help="QPV list of the QPV layer: 2015, 2024 or none"),
+    qpv_calibration: str = typer.Option("none", "--qpv-calibration",
+                                        help="none (independent estimates, compared with INSEE's) or population (scaled to the published populations)"),
 ) -> None:
     """Run the refresh (a Prefect flow) and write the layers. With no option: the embedded sample."""
     from flows.refresh import refresh
@@ -56,14 +59,15 @@ def run(
         terr = [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
         report = refresh(inputs={k: [str(p) for p in v] for k, v in given.items()}, out=str(out),
                          method=method, reference=reference, territory=terr,
-                         thresholds=str(thresholds) if thresholds else None, crs=crs)
+                         thresholds=str(thresholds) if thresholds else None, crs=crs, qpv=qpv,
+                         qpv_calibration=qpv_calibration)
     except FragiliteError as exc:
         fail(exc)
     table = Table(title=f"fragilite: {report['method']}, reference {report['reference']}, {report['crs']}")
     for col in ("layer", "rows", "GeoParquet", "GeoPackage"):
         table.add_column(col)
     for level, info in report["outputs"].items():
-        table.add_row(level, str(info["rows"]), info["parquet"], info["gpkg"])
+        table.add_row(level, str(info["rows"]), info.get("parquet", info.get("csv", "")), info.get("gpkg", ""))
     console.print(table)
     console.print(f"rejects: {report['rejects']['rows']} in {report['rejects']['file']}")
     console.print(f"report: {Path(out) / 'run_report.md'}  dictionary: {Path(out) / 'dictionary.json'}")
@@ -105,9 +109,9 @@ def explain(
     """One unit's score, indicator by indicator, from the layers of a run."""
     import pandas as pd
 
-    order = ["iris", "communes", "epci", "departements", "regions"]
+    order = ["iris", "communes", "epci", "departements", "regions", "qpv"]
     keys = {"iris": "code_iris", "communes": "code_commune", "epci": "code_epci",
-            "departements": "code_departement", "regions": "code_region"}
+            "departements": "code_departement", "regions": "code_region", "qpv": "code_qpv"}
     found = None
     for level in order:
         path = out / f"{level}.parquet"
@@ -121,7 +125,7 @@ def explain(
     if found is None:
         fail(FragiliteError(f"no unit {code!r} in the layers of {out} (run `fragilite run` first?)"))
     level, row = found
-    name = next((row[c] for c in ("nom_iris", "nom_commune", "nom_epci", "nom_departement", "nom_region") if c in row and isinstance(row[c], str)), "")
+    name = next((row[c] for c in ("nom_iris", "nom_qpv", "nom_commune", "nom_epci", "nom_departement", "nom_region") if c in row and isinstance(row[c], str)), "")
     console.print(f"[bold]{level} {code}[/] {name}  population {row['population']:.0f}")
     console.print(f"method {row['methode']}, thresholds of the {row['reference']} {row['code_reference']}")
     table = Table()

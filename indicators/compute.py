@@ -18,6 +18,7 @@ import shapely
 from . import PACKAGE_DIR
 from .db import connect, run_sql
 from .errors import FragiliteError
+from . import qpv as qpv_stage
 from .methods import IDS, add_classes
 from .scoring import (LEVEL_KEY, indicator_values, read_thresholds, reference_level, score_units,
                       thresholds_for)
@@ -36,6 +37,8 @@ class RunOptions:
     territory: list[str] | None = None
     thresholds: Path | None = None
     crs: str = "auto"
+    qpv: str = "2015"                 # QPV list: 2015, 2024, or none
+    qpv_calibration: str = "none"     # none, or population (control totals)
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Computed:
     epsg: int
     notes: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)   # side tables: weights, QPV comparison
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2, default=str), encoding="utf-8")
@@ -125,7 +129,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
 
     # counts of every level; the income median needs the communes first
     for level in AGGREGATED:
-        run_sql(con, "aggregates/ifn_counts", table=f"cnt_{level}", key=LEVEL_KEY[level])
+        run_sql(con, "aggregates/ifn_counts", table=f"cnt_{level}", key=LEVEL_KEY[level], source="cnt_iris")
     run_sql(con, "aggregates/revenu_median", source="cnt_iris", key="code_commune", target="rev_communes")
     run_sql(con, "aggregates/revenu_communes")
     for level in ["epci", "departements", "regions", "france"]:
@@ -142,6 +146,21 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     if options.method == "d4g-2020" and "mednum_kit_2020__seuils_publies" in staged and options.reference != "france":
         published = pd.read_parquet(staged["mednum_kit_2020__seuils_publies"])
 
+    geom_source = "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris"
+    source_geom = con.sql(f"SELECT g.code_iris, g.epsg, g.wkb, s.code_departement FROM {geom_source} g "
+                          "JOIN stg_iris s USING (code_iris)").df()
+    levels = list(LEVELS)
+    qpv_data = None
+    if options.qpv != "none" and f"qpv_contours_{options.qpv}" in staged:
+        iris_src = source_geom.assign(geometry=from_wkb(source_geom["wkb"]))
+        iris_src["geometry"], _ = polygonal(iris_src["geometry"].to_numpy())
+        qpv_data = qpv_stage.build(con, staged, options.qpv, options.qpv_calibration,
+                                   iris_src[~shapely.is_missing(iris_src["geometry"].to_numpy())], notes)
+        counts["qpv"] = qpv_data["counts"]
+        levels.append("qpv")
+    elif options.qpv != "none":
+        notes.append(f"no QPV contours of the {options.qpv} list among the inputs: no QPV layer")
+
     territory = [t.strip() for t in options.territory] if options.territory else None
     if territory:
         known = set(counts["iris"]["code_departement"])
@@ -151,7 +170,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
                                  f"(départements present: {', '.join(sorted(known))})")
 
     results: dict[str, pd.DataFrame] = {}
-    for level in LEVELS:
+    for level in levels:
         df = counts[level].copy()
         ref_level = reference_level(level, options.reference)
         ref_codes = df[LEVEL_KEY[ref_level]].astype("string")
@@ -176,8 +195,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     departements = sorted(set(counts["iris"]["code_departement"].dropna())
                           if not territory else territory)
     epsg = choose_crs(departements, options.crs)
-    geom_source = "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris"
-    iris_geom = con.sql(f"SELECT code_iris, epsg, wkb FROM {geom_source}").df()
+    iris_geom = source_geom
     geoms, repaired = polygonal(_to_crs(iris_geom["wkb"], iris_geom["epsg"], epsg))
     if repaired:
         notes.append(f"{repaired} IRIS polygons were invalid as delivered and were repaired (make_valid)")
@@ -190,6 +208,25 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         g = con.sql(f"SELECT code, wkb FROM geom_{level}").df()
         polys, _ = polygonal(from_wkb(g["wkb"]))
         geometry[level] = pd.Series(shapely.to_wkb(polys), index=g["code"])
+    tables: dict[str, pd.DataFrame] = {}
+    qpv_stats = None
+    if qpv_data is not None:
+        contours = qpv_data["contours"]
+        polys, _ = polygonal(_to_crs(contours["wkb"], contours["epsg"], epsg))
+        geometry["qpv"] = pd.Series(shapely.to_wkb(polys), index=contours["code_qpv"].to_numpy())
+        iris_pop = counts["iris"].set_index("code_iris")["population"]
+        extra = qpv_stage.describe(qpv_data["weights"], iris_pop, contours).join(qpv_data["figures"], how="left")
+        q = results["qpv"].set_index("code")
+        q = q.join(extra, how="left")
+        q["part_60_plus"] = q["num_part_60_plus"] / q["den_part_60_plus"].where(q["den_part_60_plus"] > 0)
+        q["liste_qpv"] = options.qpv
+        results["qpv"] = q.reset_index(names="code")
+        w = qpv_data["weights"]
+        share = w.groupby("code_iris")["poids"].sum()
+        codes = w[w["poids"] > 0].groupby("code_iris")["code_qpv"].agg(lambda s: ",".join(sorted(s)))
+        results["iris"]["part_population_qpv"] = results["iris"]["code"].map(share).fillna(0.0)
+        results["iris"]["codes_qpv"] = results["iris"]["code"].map(codes)
+        tables["poids_iris_qpv"] = w
 
     # rejects: every IRIS of the inputs is in the IRIS layer or here, with its reason
     stg = con.sql("SELECT code_iris, nom_iris, code_commune, code_departement, in_rp, in_contours FROM stg_iris").df()
@@ -199,7 +236,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
                              "raison": "absent from the census (RP) files: no counts to score "
                                        "(its polygon still counts in its commune's outline)"})]
     final: dict[str, pd.DataFrame] = {}
-    for level in LEVELS:
+    for level in levels:
         df = results[level]
         df["wkb"] = df["code"].map(geometry[level])
         if territory:
@@ -215,6 +252,12 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         reasons[no_score & ~no_ref & (df["n_indicateurs"] == 0)] = (
             "no indicator can be computed: zero population or every input secret/missing")
         reasons[no_score & reasons.isna()] = "no threshold for its reference territory"
+        if level == "qpv":
+            # every QPV keeps its row (the contract of the QPV layer); an unscored one is said
+            if reasons.notna().any():
+                notes.append(f"qpv: {int(reasons.notna().sum())} QPVs have no score: "
+                             + "; ".join(f"{c}: {r}" for c, r in zip(df.loc[reasons.notna(), 'code'], reasons.dropna()))[:500])
+            reasons[:] = pd.NA
         bad = reasons.notna()
         if bad.any():
             rejects.append(pd.DataFrame({"niveau": level, "code": df.loc[bad, "code"],
@@ -231,6 +274,15 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         path = results_dir / f"{level}.parquet"
         df.to_parquet(path, index=False)
         paths[level] = str(path)
+    if "qpv" in final:
+        comp = qpv_stage.comparison(final["qpv"].rename(columns={"code": "code_qpv"}))
+        tables["qpv_comparaison"] = comp
+        qpv_stats = qpv_stage.summary(comp)
+    table_paths = {}
+    for name, table in tables.items():
+        path = results_dir / f"{name}.parquet"
+        table.to_parquet(path, index=False)
+        table_paths[name] = str(path)
     rejects_df = pd.concat(rejects, ignore_index=True).astype({"code": "string", "nom": "string"})
     rejects_path = results_dir / "rejects.parquet"
     rejects_df.to_parquet(rejects_path, index=False)
@@ -241,12 +293,15 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         "units": {level: int(len(df)) for level, df in final.items()},
         "mode": "mednum_kit_2020" if mednum_mode else "rp",
     }
+    if qpv_stats is not None:
+        stats["qpv_comparaison"] = qpv_stats
+        stats["qpv_calibration"] = options.qpv_calibration
     con.close()
-    return Computed(paths, str(rejects_path), epsg, notes, stats)
+    return Computed(paths, str(rejects_path), epsg, notes, stats, table_paths)
 
 
 def _name_column(level: str) -> str:
-    return {"iris": "nom_iris", "communes": "nom_commune", "epci": "nom_epci"}.get(level, "code")
+    return {"iris": "nom_iris", "communes": "nom_commune", "epci": "nom_epci", "qpv": "nom_qpv"}.get(level, "code")
 
 
 def _published(published: pd.DataFrame, units: pd.DataFrame, level: str, ref_level: str,

@@ -55,9 +55,14 @@ def sql(name: str, **identifiers: str) -> str:
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None, **identifiers: str):
+    """Run every statement of sql/<name>.sql, binding the named parameters each one uses."""
     text = sql(name, **identifiers)
-    for statement in [s for s in text.split(";\n") if s.strip() and not _only_comments(s)]:
-        con.execute(statement, params or None) if params and "$" in statement else con.execute(statement)
+    for statement in text.split(";\n"):
+        code = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
+        if not code.strip():
+            continue
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in code}
+        con.execute(code, used) if used else con.execute(code)
     return con
 
 

@@ -9,6 +9,10 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
   epci          code_epci, nom_epci, code_departement, nom_departement, code_region, nom_region
   departements  code_departement, nom_departement, code_region, nom_region
   regions       code_region, nom_region
+  qpv           code_qpv, nom_qpv, codes_communes_qpv, then the parents of its main commune;
+                liste_qpv, population_officielle, part_60_plus, part_60_plus_officielle,
+                taux_pauvrete_officiel, taux_emploi_officiel (INSEE/ANCT figures beside ours),
+                source_poids, part_poids_carreaux, n_iris_qpv, facteur_calibration
   then, for every layer:
     population, actifs_occupes            census counts (summed from IRIS above the IRIS)
     per indicator <id> of METHODS 1.1:
@@ -52,14 +56,21 @@ KEYS = {
     "epci": ["code_epci", "nom_epci", "code_departement", "nom_departement", "code_region", "nom_region"],
     "departements": ["code_departement", "nom_departement", "code_region", "nom_region"],
     "regions": ["code_region", "nom_region"],
+    "qpv": ["code_qpv", "nom_qpv", "codes_communes_qpv", "code_commune", "nom_commune", "code_epci", "nom_epci",
+            "code_departement", "nom_departement", "code_region", "nom_region"],
 }
+QPV_EXTRA = ["liste_qpv", "population_officielle", "part_60_plus", "part_60_plus_officielle",
+             "taux_pauvrete_officiel", "taux_emploi_officiel", "source_poids", "part_poids_carreaux",
+             "n_iris_qpv", "facteur_calibration"]
 ADDITIVE = [i for i in IDS if BY_ID[i].numerator is not None]
 
 
 def layer_columns(level: str, method: str) -> list[str]:
     cols = list(KEYS[level]) + ["population", "actifs_occupes"]
     if level == "iris":
-        cols.append("source_revenu")
+        cols += ["source_revenu", "part_population_qpv", "codes_qpv"]
+    elif level == "qpv":
+        cols += QPV_EXTRA
     else:
         cols.append("n_iris")
     for ind in IDS:
@@ -98,9 +109,10 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     geometry = from_wkb(df["wkb"])
     gdf = gpd.GeoDataFrame(df[[c for c in columns if c != "geometry"]].reset_index(drop=True),
                            geometry=gpd.GeoSeries(geometry, crs=epsg).reset_index(drop=True), crs=epsg)
-    for col in [c for c in columns if c.startswith(("code_", "nom_", "typ_")) or c in ("methode", "reference", "source_revenu")]:
+    for col in [c for c in columns if c.startswith(("code_", "nom_", "typ_", "codes_")) or c in
+                ("methode", "reference", "source_revenu", "source_poids", "liste_qpv")]:
         gdf[col] = gdf[col].astype("string")
-    for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "millesime_rp"]:
+    for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "n_iris_qpv", "millesime_rp"]:
         if col in gdf:
             gdf[col] = gdf[col].astype("Int64")
     return gdf.sort_values(key).reset_index(drop=True)
@@ -175,7 +187,22 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict
         "reference": {"label": "Niveau du territoire de référence des seuils", "unit": "code"},
         "code_reference": {"label": "Code du territoire de référence (seuils)", "unit": "code"},
         "millesime_rp": {"label": "Millésime du recensement", "unit": "année"},
-        "geometry": {"label": "Contour (MultiPolygon)", "unit": f"EPSG:{epsg}", "source": "IGN CONTOURS-IRIS, unions d'IRIS au-dessus"},
+        "geometry": {"label": "Contour (MultiPolygon)", "unit": f"EPSG:{epsg}", "source": "IGN CONTOURS-IRIS, unions d'IRIS au-dessus ; contours ANCT des QPV"},
+        "part_population_qpv": {"label": "Part de la population de l'IRIS vivant en QPV (somme des poids IRIS x QPV)", "unit": "share", "method": "two-class dasymetric, Filosofi 200 m (or area)"},
+        "codes_qpv": {"label": "Codes des QPV où vivent des habitants de l'IRIS", "unit": "codes"},
+        "code_qpv": {"label": "Code du QPV", "unit": "code", "source": "ANCT"},
+        "nom_qpv": {"label": "Nom du QPV", "unit": "texte", "source": "ANCT"},
+        "codes_communes_qpv": {"label": "Communes du QPV, telles que publiées", "unit": "codes"},
+        "liste_qpv": {"label": "Géographie prioritaire (liste 2015 ou 2024)", "unit": "année"},
+        "population_officielle": {"label": "Population municipale publiée du QPV", "unit": "personnes", "source": "INSEE (DEMO 2020 / pop_QPV24)"},
+        "part_60_plus": {"label": "Part des 60 ans ou plus (estimée : comptes IRIS répartis)", "unit": "share", "source": "INSEE RP"},
+        "part_60_plus_officielle": {"label": "Part des 60 ans ou plus publiée (TX_TOT_60ETPLUS)", "unit": "share", "source": "INSEE DEMO par QPV"},
+        "taux_pauvrete_officiel": {"label": "Taux de pauvreté publié (tp60)", "unit": "share", "source": "INSEE Filosofi par QPV, via ANCT"},
+        "taux_emploi_officiel": {"label": "Taux d'emploi des 15-64 ans publié", "unit": "share", "source": "INSEE RP par QPV, via ANCT"},
+        "source_poids": {"label": "Source principale des poids IRIS x QPV (carreaux_200m ou surface)", "unit": "code"},
+        "part_poids_carreaux": {"label": "Part de la population allouée par les carreaux 200 m", "unit": "share"},
+        "n_iris_qpv": {"label": "Nombre d'IRIS qui recoupent le QPV", "unit": "IRIS"},
+        "facteur_calibration": {"label": "Facteur appliqué pour atteindre la population publiée (--qpv-calibration population)", "unit": "ratio"},
     }
     for ind in IDS:
         info = BY_ID[ind]
@@ -202,7 +229,7 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict
         "sources": sources,
         "notes": notes,
         "columns": cols,
-        "layers": {level: layer_columns(level, method) for level in LEVELS},
+        "layers": {level: layer_columns(level, method) for level in [*LEVELS, "qpv"]},
     }
 
 
@@ -213,7 +240,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     millesime_rp = rp[0] if rp else (2016 if "mednum_kit_2020" in provenance else None)
     written = {}
     layers = {}
-    for level in LEVELS:
+    for level in computed.layers:
         df = pd.read_parquet(computed.layers[level])
         gdf = build_layer(level, df, method, reference, computed.epsg, millesime_rp)
         layers[level] = gdf
@@ -226,6 +253,11 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     rejects = pd.read_parquet(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:
         rejects.to_csv(tmp, index=False)
+    for name, path in computed.tables.items():
+        table = pd.read_parquet(path)
+        with atomic_path(out_dir / f"{name}.csv") as tmp:
+            table.to_csv(tmp, index=False)
+        written[name] = {"csv": str(out_dir / f"{name}.csv"), "rows": int(len(table))}
     write_json(dictionary(method, reference, provenance, computed.epsg), out_dir / "dictionary.json")
     report = {
         "fragilite_version": __version__,
@@ -237,7 +269,8 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         "inputs": provenance,
         "stats": computed.stats,
         "notes": computed.notes,
-        "outputs": {level: {**info, "sha256": sha256_of(Path(info["parquet"]))} for level, info in written.items()},
+        "outputs": {level: {**info, "sha256": sha256_of(Path(info.get("parquet") or info["csv"]))}
+                    for level, info in written.items()},
         "rejects": {"file": str(out_dir / "rejects.csv"), "rows": int(len(rejects))},
     }
     write_json(report, out_dir / "run_report.json")
@@ -254,9 +287,18 @@ def report_markdown(report: dict) -> str:
     for sid, p in report["inputs"].items():
         for f in p.get("files", []):
             lines.append(f"| {sid} | {p.get('millesime') or ''} | `{f['path']}` | `{f['sha256'][:12]}…` |")
-    lines += ["", "## Layers", "", "| layer | rows |", "|---|---|"]
+    lines += ["", "## Outputs", "", "| output | rows |", "|---|---|"]
     for level, info in report["outputs"].items():
         lines.append(f"| {level} | {info['rows']} |")
+    if "qpv_comparaison" in report["stats"]:
+        lines += ["", "## QPV: our allocation against INSEE's published figures", "",
+                  f"Calibration: `{report['stats'].get('qpv_calibration')}`. Per QPV in `qpv_comparaison.csv`.", "",
+                  "| weights | QPV | median abs. error, population | total ours / official | median abs. gap, 60+ (pts) | median abs. gap, poverty (pts) |",
+                  "|---|---|---|---|---|---|"]
+        for r in report["stats"]["qpv_comparaison"]:
+            pts = lambda k: f"{100 * r[k]:.1f}" if k in r else "–"
+            lines.append(f"| {r['source_poids']} | {r['qpv']} | {100 * r['erreur_mediane_population']:.1f} % | "
+                         f"{r['total_estime_sur_officiel']:.2f} | {pts('ecart_median_part_60_plus')} | {pts('ecart_median_taux_pauvrete')} |")
     lines += ["", f"Rejected units: {report['rejects']['rows']} (see `rejects.csv`)."]
     if report["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]

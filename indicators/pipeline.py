@@ -25,6 +25,10 @@ def check_options(options: RunOptions) -> None:
         raise FragiliteError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
     if options.reference not in REFERENCES:
         raise FragiliteError(f"unknown reference {options.reference!r}; choose one of {', '.join(REFERENCES)}")
+    if options.qpv not in ("2015", "2024", "none"):
+        raise FragiliteError(f"unknown --qpv {options.qpv!r}; choose 2015, 2024 or none")
+    if options.qpv_calibration not in ("none", "population"):
+        raise FragiliteError(f"unknown --qpv-calibration {options.qpv_calibration!r}; choose none or population")
     if options.thresholds is not None and not Path(options.thresholds).exists():
         raise FragiliteError(f"--thresholds {options.thresholds}: no such file")
 

@@ -83,7 +83,9 @@ def local_path(src: Source, raw_dir: Path = RAW_DIR) -> Path | None:
 
 # Sources a run fed only the MedNum 2020 file does not read: that file carries all of them.
 RP_MODE_SOURCES = ["rp_population", "rp_familles", "rp_diplomes", "rp_activite", "filosofi_iris",
-                   "filosofi_communes", "contours_iris", "epci_composition"]
+                   "filosofi_communes", "contours_iris", "epci_composition",
+                   "qpv_contours_2015", "qpv_contours_2024", "insee_qpv_demo", "insee_qpv_pop2024",
+                   "anct_qpv_indicateurs", "filosofi_200m", "filosofi_200m_emprise"]
 
 
 def resolve_inputs(given: dict[str, list[Path]], raw_dir: Path = RAW_DIR) -> dict[str, list[Path]]:

@@ -22,13 +22,16 @@ REFERENCES = ["france", "region", "departement", "epci"]
 CHAIN = ["iris", "communes", "epci", "departements", "regions", "france"]
 REFERENCE_LEVEL = {"epci": "epci", "departement": "departements", "region": "regions", "france": "france"}
 LEVEL_KEY = {"iris": "code_iris", "communes": "code_commune", "epci": "code_epci",
-             "departements": "code_departement", "regions": "code_region", "france": "code_france"}
+             "departements": "code_departement", "regions": "code_region", "france": "code_france",
+             "qpv": "code_qpv"}
 
 
 def reference_level(level: str, reference: str) -> str:
     if reference not in REFERENCE_LEVEL:
         raise FragiliteError(f"unknown reference {reference!r}; choose one of {REFERENCES}")
     ref = REFERENCE_LEVEL[reference]
+    if level == "qpv":  # a QPV lies within its communes (or a few of them): scored like one
+        level = "communes"
     if CHAIN.index(level) < CHAIN.index(ref):
         return ref
     return CHAIN[CHAIN.index(level) + 1]

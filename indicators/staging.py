@@ -19,6 +19,7 @@ from .readers import (read_contours_iris, read_epci_composition, read_filosofi_c
                       read_filosofi_iris, read_mednum, read_rp_iris)
 from .readers.common import require_unique
 from .readers.mednum import LEVELS, iris_frame, published_thresholds
+from .readers.qpv import read_filosofi_200m, read_grid_emprise, read_qpv_contours, read_qpv_figures
 from .registry import sha256_of, source
 
 
@@ -95,6 +96,16 @@ def read_source(source_id: str, paths: list[Path]) -> tuple[pd.DataFrame, int | 
             seuils.append(wide)
         extras["seuils_publies"] = pd.concat(seuils, ignore_index=True)
         return _with_wkb(df), 2020, extras
+    if reader in ("qpv_contours_2015", "qpv_contours_2024"):
+        liste = reader[-4:]
+        df = _concat([read_qpv_contours(p, liste) for p in paths], "code_qpv", label)
+        return _with_wkb(df), int(liste), extras
+    if reader == "qpv_figures":
+        return _concat([read_qpv_figures(p) for p in paths], "code_qpv", label), source(source_id).default, extras
+    if reader == "filosofi_200m":
+        return _concat([read_filosofi_200m(p) for p in paths], "idcar", label), source(source_id).default, extras
+    if reader == "grid_emprise":
+        return pd.concat([read_grid_emprise(p) for p in paths], ignore_index=True), None, extras
     raise ValueError(f"no reader {reader!r}")
 
 

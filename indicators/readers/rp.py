@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -27,7 +28,9 @@ REQUIRED = {
     "rp_diplomes": lambda yy: ["P:NSCOL15P", "P:NSCOL15P_DIPLMIN"] + (["P:NSCOL15P_BEPC"] if yy >= 17 else []),
     "rp_activite": lambda yy: ["P:CHOM1564", "P:ACT1564", "P:ACTOCC15P"],
 }
-OPTIONAL = {"rp_activite": ["P:ACTOCC1564"], "rp_diplomes": ["P:NSCOL15P_CAPBEP"]}
+# read when present, NULL otherwise (the SQL always sees the column)
+OPTIONAL = {"rp_activite": ["P:ACTOCC1564"], "rp_diplomes": ["P:NSCOL15P_CAPBEP"],
+            "rp_population": ["P:POP6074", "P:POP75P"]}
 KEYS = ["IRIS", "COM"]
 LABELS = ["LIBCOM", "LIBIRIS", "TYP_IRIS", "DEP", "REG"]
 
@@ -79,6 +82,6 @@ def read_rp_iris(path: Path, source: str) -> RpTable:
     out = pd.DataFrame({"code_iris": df["IRIS"], "code_commune": df["COM"]})
     for col in LABELS:  # always present, NULL when a file lacks them, so SQL sees one shape
         out[col.lower()] = df[col].astype(str) if col in df.columns else None
-    for col in wanted + present_optional:
-        out[PREFIX.match(col).group(3).lower()] = df[col]
+    for col in wanted + optional:
+        out[PREFIX.match(col).group(3).lower()] = df[col] if col in df.columns else np.nan
     return RpTable(source=source, millesime=2000 + yy, frame=out, file=label)

@@ -1,5 +1,6 @@
--- IFN counts of one territory level, summed from the IRIS ({key}: code_commune, code_epci,
--- code_departement, code_region or code_france; {table}: the table it writes).
+-- IFN counts of one territory level, summed from IRIS rows ({source}: cnt_iris, or qpv_parts, the
+-- IRIS counts times their QPV weights; {key}: code_commune, code_epci, code_departement,
+-- code_region, code_france or code_qpv; {table}: the table it writes).
 --
 -- Why: METHODS 1.3, aggregated units are scored from the sums of numerators and denominators,
 -- never by averaging IRIS scores. A pair is summed only over IRIS where both parts are known, so a
@@ -40,7 +41,9 @@ SELECT
     sum(num_personnes_65_plus) FILTER (den_personnes_65_plus IS NOT NULL)             AS num_personnes_65_plus,
     sum(den_personnes_65_plus) FILTER (num_personnes_65_plus IS NOT NULL)             AS den_personnes_65_plus,
     sum(num_peu_diplomes) FILTER (den_peu_diplomes IS NOT NULL)                       AS num_peu_diplomes,
-    sum(den_peu_diplomes) FILTER (num_peu_diplomes IS NOT NULL)                       AS den_peu_diplomes
-FROM cnt_iris
+    sum(den_peu_diplomes) FILTER (num_peu_diplomes IS NOT NULL)                       AS den_peu_diplomes,
+    sum(num_part_60_plus) FILTER (den_part_60_plus IS NOT NULL)                       AS num_part_60_plus,
+    sum(den_part_60_plus) FILTER (num_part_60_plus IS NOT NULL)                       AS den_part_60_plus
+FROM {source}
 WHERE {key} IS NOT NULL
 GROUP BY {key};

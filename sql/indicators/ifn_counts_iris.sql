@@ -33,6 +33,9 @@ SELECT
     i.population                                           AS den_personnes_65_plus,
     i.nscol15p_peu_dipl                                    AS num_peu_diplomes,
     i.nscol15p                                             AS den_peu_diplomes,
-    i.actocc15p                                            AS actifs_occupes
+    i.actocc15p                                            AS actifs_occupes,
+    -- not an IFN indicator: the yardstick INSEE publishes by QPV (share of 60+)
+    i.pop60p                                               AS num_part_60_plus,
+    CASE WHEN i.pop60p IS NOT NULL THEN i.population END   AS den_part_60_plus
 FROM stg_iris i
 WHERE i.in_rp;

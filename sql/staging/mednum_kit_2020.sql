@@ -9,7 +9,7 @@ SELECT
     code_departement, code_region,
     TRUE                   AS in_rp,
     TRUE                   AS in_contours,
-    population, pop1529, pop65p, men, menpseul, fam, fammono,
+    population, pop1529, pop65p, CAST(NULL AS DOUBLE) AS pop60p, men, menpseul, fam, fammono,
     nscol15p,
     nscol15p_diplmin       AS nscol15p_peu_dipl,   -- RP 2016: DIPLMIN still includes BEPC
     CAST(NULL AS DOUBLE)   AS chom1564,

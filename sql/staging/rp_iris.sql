@@ -34,6 +34,7 @@ SELECT
     p.pop                                                    AS population,
     p.pop1529,
     p.pop65p,
+    p.pop6074 + p.pop75p                                     AS pop60p,
     f.men,
     f.menpseul,
     f.fam,

@@ -1,0 +1,126 @@
+"""IRIS -> QPV weights (sql/weights/iris_qpv.sql), and their calibration to control totals.
+
+Weights are computed per zone in a metric CRS (Lambert-93 for metropolitan France, the legal CRS
+of each overseas département), because areas in degrees mean nothing. Every weight records its
+source: `carreaux_200m` (two-class dasymetric on Filosofi cells) or `surface` (area, the last
+resort), and, when calibrated, the factor applied.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from .db import run_sql
+
+ZONES = {"metropole": 2154, "971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
+SEUIL_CLASSE = 0.9
+
+
+def zone_of(departement: str) -> str:
+    return departement if departement in ZONES else "metropole"
+
+
+def _transform(geoms: np.ndarray, source: int, target: int) -> np.ndarray:
+    if source == target:
+        return geoms
+    t = Transformer.from_crs(source, target, always_xy=True)
+    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def to_epsg(geoms: np.ndarray, epsgs: np.ndarray, target: int) -> np.ndarray:
+    out = np.empty(len(geoms), dtype=object)
+    for e in np.unique(epsgs):
+        m = epsgs == e
+        out[m] = _transform(geoms[m], int(e), target)
+    return out
+
+
+def cell_squares(cells: pd.DataFrame) -> np.ndarray:
+    x0, y0, size = cells["x0"].to_numpy(float), cells["y0"].to_numpy(float), cells["size"].to_numpy(float)
+    return shapely.box(x0, y0, x0 + size, y0 + size)
+
+
+def _register(con, name: str, frame: pd.DataFrame, geoms: np.ndarray) -> None:
+    data = frame.copy()
+    data["wkb"] = shapely.to_wkb(geoms)
+    con.register(f"{name}_df", data)
+    cols = ", ".join(c for c in frame.columns)
+    sep = ", " if cols else ""
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols}{sep}ST_GeomFromWKB(CAST(wkb AS BLOB)) AS geom FROM {name}_df")
+    con.unregister(f"{name}_df")
+
+
+def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFrame | None,
+                    emprise: pd.DataFrame | None, seuil: float = SEUIL_CLASSE) -> pd.DataFrame:
+    """iris: code_iris, code_departement, geometry, epsg; qpv: code_qpv, geometry, epsg (valid).
+    Returns code_iris, code_qpv, poids_surface, poids_carreaux, iris_couverte, zone."""
+    out = []
+    iris = iris.assign(zone=iris["code_departement"].map(zone_of))
+    qgeom = np.asarray(qpv["geometry"], dtype=object)
+    for zone, part in iris.groupby("zone"):
+        epsg = ZONES[zone]
+        igeom = to_epsg(np.asarray(part["geometry"], dtype=object), part["epsg"].to_numpy(), epsg)
+        qz = to_epsg(qgeom, qpv["epsg"].to_numpy(), epsg)
+        env = shapely.box(*shapely.total_bounds(igeom))
+        near = shapely.intersects(qz, env)
+        if not near.any():
+            continue
+        _register(con, "z_iris", part[["code_iris"]].reset_index(drop=True), igeom)
+        _register(con, "z_qpv", qpv.loc[near, ["code_qpv"]].reset_index(drop=True), qz[near])
+        zone_cells = pd.DataFrame(columns=["idcar", "ind"])
+        cgeom = np.empty(0, dtype=object)
+        cover = np.empty(0, dtype=object)
+        if cells is not None and len(cells):
+            sq = to_epsg(cell_squares(cells), cells["epsg"].to_numpy(), epsg)
+            inside = shapely.intersects(sq, env)
+            zone_cells, cgeom = cells.loc[inside, ["idcar", "ind"]].reset_index(drop=True), sq[inside]
+            if emprise is not None and len(emprise):
+                rect = shapely.box(emprise["xmin"], emprise["ymin"], emprise["xmax"], emprise["ymax"])
+                cover = to_epsg(rect, emprise["epsg"].to_numpy(), epsg)
+            elif len(cgeom):
+                cover = np.empty(0, dtype=object)   # a national file covers everything
+        if not len(cgeom):
+            # no cells on this ground: cover nothing, so that every IRIS falls back to area
+            cover = np.array([shapely.Point(0, 0).buffer(1e-9)], dtype=object)
+        _register(con, "z_cells", zone_cells, cgeom)
+        _register(con, "z_cover", pd.DataFrame(index=range(len(cover))), cover)
+        run_sql(con, "weights/iris_qpv", params={"seuil": seuil})
+        w = con.sql("SELECT * FROM w_zone").df()
+        w["zone"] = zone
+        out.append(w)
+    cols = ["code_iris", "code_qpv", "poids_surface", "poids_carreaux", "iris_couverte", "zone"]
+    weights = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
+    weights["poids"] = weights["poids_carreaux"].where(weights["poids_carreaux"].notna(), weights["poids_surface"])
+    weights["source_poids"] = np.where(weights["poids_carreaux"].notna(), "carreaux_200m", "surface")
+    return weights.sort_values(["code_qpv", "code_iris"]).reset_index(drop=True)
+
+
+def calibrate(weights: pd.DataFrame, iris_population: pd.Series, targets: pd.Series,
+              iterations: int = 200, tolerance: float = 1e-9) -> pd.DataFrame:
+    """Scale each QPV's weights so that its allocated population meets its published one, while no
+    IRIS gives more than all its people (iterative proportional fitting with a cap of 1 per IRIS).
+    QPVs without a target keep their weights. Adds `facteur_calibration`."""
+    w = weights.copy()
+    pop = w["code_iris"].map(iris_population).fillna(0.0).to_numpy()
+    base = w["poids"].to_numpy(float)
+    cur = base.copy()
+    target = w["code_qpv"].map(targets).to_numpy(float)
+    has_target = ~np.isnan(target)
+    qcodes = w["code_qpv"].to_numpy()
+    icodes = w["code_iris"].to_numpy()
+    for _ in range(iterations):
+        est = pd.Series(cur * pop).groupby(qcodes).transform("sum").to_numpy()
+        factor = np.where(has_target & (est > 0), target / np.where(est > 0, est, 1), 1.0)
+        cur = cur * factor
+        total = pd.Series(cur).groupby(icodes).transform("sum").to_numpy()
+        cur = np.where(total > 1, cur / total, cur)
+        est = pd.Series(cur * pop).groupby(qcodes).transform("sum").to_numpy()
+        gap = np.abs(est - target)[has_target & (pop > 0)]
+        if not len(gap) or gap.max() < tolerance * max(1.0, np.nanmax(target)):
+            break
+    w["facteur_calibration"] = np.where(base > 0, cur / np.where(base > 0, base, 1), np.nan)
+    w["poids"] = cur
+    return w

@@ -1,0 +1,187 @@
+"""QPV sources: contours of the 2015 and 2024 lists, INSEE/ANCT figures by QPV, Filosofi 200 m cells.
+
+- 2015 list: shapefiles in a zip (`QP_METROPOLE_LB93` in Lambert-93, one layer per overseas
+  territory in its CRS), fields `CODE_QP`, `NOM_QP`, `COMMUNE_QP`; codes `QP` + 6 digits.
+- 2024 list: GeoJSON (WGS84) in a zip, fields `code_qp` (`QN…`), `lib_qp`, `insee_com`, `lib_com`,
+  `insee_dep`, `siren_epci`; a QPV spanning several communes may come as several features: they
+  are merged into one polygon with the list of its communes.
+- Figures by QPV: `;` separated, decimal comma, blank = secret; key `CODGEO` (DEMO files) or
+  `codeQPV` (`pop_QPV24.csv`).
+- Filosofi 200 m: the national CSV (or GPKG) with `Idcar_200m` and `Ind`; the cell's square is
+  read from its identifier `CRS3035RES200mN{north}E{east}` (south-west corner, metres).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import py7zr
+import pyogrio
+import shapely
+
+from ..errors import InputError
+from .common import archive_members, extracted, read_text_table, require_columns, spreadsheet_rows, to_numeric
+
+CODE = {"2015": re.compile(r"^QP\d{6}$"), "2024": re.compile(r"^QN\w{5,8}$")}
+FIELDS = {
+    "2015": {"code": ["CODE_QP"], "nom": ["NOM_QP"], "communes": ["COMMUNE_QP"]},
+    "2024": {"code": ["code_qp"], "nom": ["lib_qp"], "communes": ["insee_com"]},
+}
+CELL_ID = re.compile(r"^CRS(\d{4,5})RES(\d+)mN(\d+)E(\d+)$")
+
+
+def _pick(frame: pd.DataFrame, names: list[str]) -> str | None:
+    lower = {c.lower(): c for c in frame.columns}
+    return next((lower[n.lower()] for n in names if n.lower() in lower), None)
+
+
+def _layers(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in {".shp", ".geojson", ".json", ".gpkg"})
+
+
+def read_qpv_contours(path: Path, liste: str) -> pd.DataFrame:
+    """code_qpv, nom_qpv, communes (comma-separated, may be empty), epsg, geometry (source CRS)."""
+    label = str(path)
+    with tempfile.TemporaryDirectory(prefix="fragilite-qpv-") as tmp:
+        if path.is_dir():
+            root = path
+        elif path.suffix.lower() in {".zip", ".7z"}:
+            archive_members(path)  # clear error on a truncated archive
+            try:
+                if zipfile.is_zipfile(path):
+                    with zipfile.ZipFile(path) as zf:
+                        zf.extractall(tmp)
+                else:
+                    with py7zr.SevenZipFile(path) as a:
+                        a.extractall(tmp)
+            except Exception as exc:
+                raise InputError(label, f"cannot extract archive ({exc})") from exc
+            root = Path(tmp)
+        else:
+            root = None
+        layers = _layers(root) if root else [path]
+        if not layers:
+            raise InputError(label, "no shapefile, GeoJSON or GeoPackage inside")
+        parts = []
+        for layer in layers:
+            try:
+                frame = pyogrio.read_dataframe(layer)
+            except Exception as exc:
+                raise InputError(label, f"cannot read {layer.name} ({exc})") from exc
+            fields = FIELDS[liste]
+            code = _pick(frame, fields["code"])
+            if code is None:
+                raise InputError(f"{label}!{layer.name}", "missing column", column=fields["code"][0])
+            nom, communes = _pick(frame, fields["nom"]), _pick(frame, fields["communes"])
+            epsg = frame.crs.to_epsg(min_confidence=20) if frame.crs is not None else None
+            if epsg is None:
+                raise InputError(f"{label}!{layer.name}", "no CRS (.prj missing?)")
+            parts.append(pd.DataFrame({
+                "code_qpv": frame[code].astype(str).str.strip(),
+                "nom_qpv": frame[nom].astype(str) if nom else "",
+                "communes": frame[communes].astype(str) if communes else "",
+                "epsg": epsg,
+                "geometry": frame.geometry.to_numpy(dtype=object),
+            }))
+    df = pd.concat(parts, ignore_index=True)
+    bad = ~df["code_qpv"].str.match(CODE[liste])
+    if bad.any():
+        raise InputError(label, f"codes {df.loc[bad, 'code_qpv'].head(3).tolist()} are not of the {liste} list",
+                         column=FIELDS[liste]["code"][0], rows=spreadsheet_rows(np.flatnonzero(bad.to_numpy())))
+    if df["code_qpv"].duplicated().any():
+        # one QPV over several communes can come as one feature per commune: merge them
+        df = df.groupby("code_qpv", as_index=False, sort=True).agg(
+            nom_qpv=("nom_qpv", "first"),
+            communes=("communes", lambda s: ",".join(sorted({c.strip() for v in s for c in str(v).split(",") if c.strip()}))),
+            epsg=("epsg", "first"),
+            geometry=("geometry", lambda g: shapely.union_all(shapely.make_valid(np.asarray(g, dtype=object)))),
+        )
+    return df.sort_values("code_qpv").reset_index(drop=True)
+
+
+POPULATION = ["POP_MUN", "popMuniQPV", "pop_mun", "POP_MUN_QP"]
+KEYS = ["CODGEO", "codeQPV", "code_qp", "CODE_QP"]
+
+
+def read_qpv_figures(path: Path) -> pd.DataFrame:
+    """Official figures by QPV: code_qpv, population_officielle, part_60_plus_officielle (DEMO),
+    and, when the file has them, taux_pauvrete_officiel and taux_emploi_officiel (shares 0-1)."""
+    label = str(path)
+    with extracted(path, ("*.csv",)) as local:
+        first = local.read_text(encoding="utf-8-sig", errors="replace").splitlines()[0]
+        sep = ";" if ";" in first else ","
+        df = read_text_table(local, label, sep=sep)
+    key = _pick(df, KEYS)
+    if key is None:
+        raise InputError(label, f"no QPV code column (one of {KEYS})", column=KEYS[0])
+    decimal = "," if sep == ";" else "."
+    out = pd.DataFrame({"code_qpv": df[key].astype(str).str.strip()})
+    wanted = {
+        "population_officielle": (POPULATION, 1.0),
+        "part_60_plus_officielle": (["TX_TOT_60ETPLUS"], 0.01),
+        "taux_pauvrete_officiel": (["tp60", "TP60"], 0.01),
+        "taux_emploi_officiel": (["tx_tot_empl", "TX_TOT_EMPL"], 0.01),
+    }
+    for name, (candidates, scale) in wanted.items():
+        col = _pick(df, candidates)
+        if col is not None:
+            out[name] = to_numeric(df[[col]], [col], label, decimal=decimal)[col] * scale
+    if len(out.columns) == 1:
+        raise InputError(label, "no figure column known by QPV (POP_MUN, popMuniQPV, TX_TOT_60ETPLUS, tp60, tx_tot_empl)")
+    if out["code_qpv"].duplicated().any():
+        dup = out["code_qpv"].duplicated(keep=False)
+        raise InputError(label, "duplicated QPV code", column=key, rows=spreadsheet_rows(np.flatnonzero(dup.to_numpy())))
+    return out
+
+
+def read_filosofi_200m(path: Path) -> pd.DataFrame:
+    """idcar, epsg, x0, y0, size (metres), ind (individuals; NULL if secret)."""
+    label = str(path)
+    with extracted(path, ("*.csv", "*.gpkg")) as local:
+        if local.suffix.lower() == ".gpkg":
+            df = pyogrio.read_dataframe(local, read_geometry=False).astype(str)
+        else:
+            first = local.read_text(encoding="utf-8-sig", errors="replace").splitlines()[0]
+            df = read_text_table(local, label, sep=";" if ";" in first else ",")
+    header_rows = 1
+    idcol = _pick(df, ["Idcar_200m", "IdINSPIRE", "idcar_200m", "Idcar"])
+    ind = _pick(df, ["Ind", "ind", "Ind_c"])
+    if idcol is None:
+        raise InputError(label, "missing column", column="Idcar_200m")
+    if ind is None:
+        raise InputError(label, "missing column", column="Ind")
+    parsed = df[idcol].astype(str).str.strip().str.extract(CELL_ID)
+    bad = parsed[0].isna()
+    if bad.any():
+        raise InputError(label, "cell identifier not of the form CRS3035RES200mN…E…", column=idcol,
+                         rows=spreadsheet_rows(np.flatnonzero(bad.to_numpy()), header_rows))
+    comma = df[ind].astype(str).str.contains(",", regex=False).any()
+    values = to_numeric(df[[ind]], [ind], label, decimal="," if comma else ".", header_rows=header_rows)[ind]
+    out = pd.DataFrame({
+        "idcar": df[idcol].astype(str).str.strip(),
+        "epsg": parsed[0].astype(int),
+        "size": parsed[1].astype(int),
+        "y0": parsed[2].astype(np.int64),
+        "x0": parsed[3].astype(np.int64),
+        "ind": values,
+    })
+    if out["idcar"].duplicated().any():
+        dup = out["idcar"].duplicated(keep=False)
+        raise InputError(label, "duplicated cell", column=idcol, rows=spreadsheet_rows(np.flatnonzero(dup.to_numpy())))
+    return out
+
+
+def read_grid_emprise(path: Path) -> pd.DataFrame:
+    """Rectangles a partial grid extract covers: crs, xmin, ymin, xmax, ymax."""
+    label = str(path)
+    df = read_text_table(path, label, sep=";")
+    require_columns(df, ["crs", "xmin", "ymin", "xmax", "ymax"], label)
+    df = to_numeric(df, ["xmin", "ymin", "xmax", "ymax"], label)
+    df["epsg"] = df["crs"].str.upper().str.removeprefix("EPSG:").astype(int)
+    return df[["epsg", "xmin", "ymin", "xmax", "ymax"]]
