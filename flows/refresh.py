@@ -22,8 +22,8 @@ from indicators.staging import Staged, stage_source
 
 
 @task(name="stage", retries=0)
-def stage_task(source_id: str, paths: list[str], work_dir: str) -> Staged:
-    return stage_source(source_id, [Path(p) for p in paths], Path(work_dir))
+def stage_task(source_id: str, paths: list[str], work_dir: str, apes: list[str]) -> Staged:
+    return stage_source(source_id, [Path(p) for p in paths], Path(work_dir), apes)
 
 
 @task(name="compute")
@@ -55,7 +55,8 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
     work_dir = new_work_dir(out_dir)
     logger = get_run_logger()
     try:
-        futures = {sid: stage_task.with_options(name=f"stage-{sid}").submit(sid, [str(p) for p in paths], str(work_dir))
+        apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
+        futures = {sid: stage_task.with_options(name=f"stage-{sid}").submit(sid, [str(p) for p in paths], str(work_dir), apes)
                    for sid, paths in resolved.items()}
         staged, failures = [], []
         for sid, fut in futures.items():

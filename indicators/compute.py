@@ -18,7 +18,9 @@ import shapely
 from . import PACKAGE_DIR
 from .db import connect, run_sql
 from .errors import FragiliteError
+from . import plateformes
 from . import qpv as qpv_stage
+from .plateformes import PlatformRule
 from .methods import IDS, add_classes
 from .scoring import (LEVEL_KEY, indicator_values, read_thresholds, reference_level, score_units,
                       thresholds_for)
@@ -39,6 +41,7 @@ class RunOptions:
     crs: str = "auto"
     qpv: str = "2015"                 # QPV list: 2015, 2024, or none
     qpv_calibration: str = "none"     # none, or population (control totals)
+    plateformes: PlatformRule = field(default_factory=PlatformRule)
 
 
 @dataclass
@@ -151,15 +154,40 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
                           "JOIN stg_iris s USING (code_iris)").df()
     levels = list(LEVELS)
     qpv_data = None
+    iris_src = source_geom.assign(geometry=from_wkb(source_geom["wkb"]))
+    iris_src["geometry"], _ = polygonal(iris_src["geometry"].to_numpy())
     if options.qpv != "none" and f"qpv_contours_{options.qpv}" in staged:
-        iris_src = source_geom.assign(geometry=from_wkb(source_geom["wkb"]))
-        iris_src["geometry"], _ = polygonal(iris_src["geometry"].to_numpy())
         qpv_data = qpv_stage.build(con, staged, options.qpv, options.qpv_calibration,
                                    iris_src[~shapely.is_missing(iris_src["geometry"].to_numpy())], notes)
         counts["qpv"] = qpv_data["counts"]
         levels.append("qpv")
     elif options.qpv != "none":
         notes.append(f"no QPV contours of the {options.qpv} list among the inputs: no QPV layer")
+    pf_report = None
+    if plateformes.present(staged):
+        pf_report = plateformes.build(con, options.plateformes, options.qpv,
+                                      iris_src[~shapely.is_missing(iris_src["geometry"].to_numpy())],
+                                      qpv_data["polygons"] if qpv_data else None, notes)
+        date_sirene = con.execute("SELECT max(substr(dateDernierTraitementEtablissement, 1, 10)) "
+                                  "FROM raw_sirene_etablissements").fetchone()[0]
+        fr = plateformes.level_counts(con, "france", "code_france").set_index("code")
+        ao_fr = counts["france"].set_index("code")["actifs_occupes"]
+        national = {p: (fr[p].sum() / ao_fr.sum()) if ao_fr.notna().any() and ao_fr.sum() > 0 else None
+                    for p in plateformes.PROFESSIONS}
+        for level in levels:
+            pf = plateformes.level_counts(con, level, LEVEL_KEY[level]).set_index("code")
+            c = counts[level]
+            for p in plateformes.PROFESSIONS:
+                c[p] = c["code"].map(pf[p]).fillna(0).astype("int64")
+            c["date_sirene"] = date_sirene
+            counts[level] = plateformes.add_rates(c, national)
+        in_qpv = {p: int(counts["qpv"][p].sum()) for p in plateformes.PROFESSIONS} if qpv_data else {}
+        ao_qpv = counts["qpv"]["actifs_occupes"].sum(min_count=1) if qpv_data else None
+        pf_report["synthese"] = plateformes.summary(
+            in_qpv, {p: int(fr[p].sum()) for p in plateformes.PROFESSIONS},
+            None if ao_qpv is None or pd.isna(ao_qpv) else float(ao_qpv),
+            float(ao_fr.sum()) if ao_fr.notna().any() else None)
+        pf_report["date_sirene"] = date_sirene
 
     territory = [t.strip() for t in options.territory] if options.territory else None
     if territory:
@@ -274,6 +302,12 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         path = results_dir / f"{level}.parquet"
         df.to_parquet(path, index=False)
         paths[level] = str(path)
+    if pf_report is not None:
+        for name, table in pf_report.pop("tables").items():
+            tables[name] = table
+        tables["plateformes_synthese"] = pd.DataFrame(pf_report["synthese"])
+        tables["sirene_exclusions"] = pd.DataFrame(pf_report["exclusions"])
+        tables["sirene_chemins"] = pd.DataFrame(pf_report["chemins"])
     if "qpv" in final:
         comp = qpv_stage.comparison(final["qpv"].rename(columns={"code": "code_qpv"}))
         tables["qpv_comparaison"] = comp
@@ -293,6 +327,8 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         "units": {level: int(len(df)) for level, df in final.items()},
         "mode": "mednum_kit_2020" if mednum_mode else "rp",
     }
+    if pf_report is not None:
+        stats["plateformes"] = pf_report
     if qpv_stats is not None:
         stats["qpv_comparaison"] = qpv_stats
         stats["qpv_calibration"] = options.qpv_calibration

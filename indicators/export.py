@@ -63,10 +63,12 @@ QPV_EXTRA = ["liste_qpv", "population_officielle", "part_60_plus", "part_60_plus
              "taux_pauvrete_officiel", "taux_emploi_officiel", "source_poids", "part_poids_carreaux",
              "n_iris_qpv", "facteur_calibration"]
 ADDITIVE = [i for i in IDS if BY_ID[i].numerator is not None]
+PLATEFORMES = ["livreurs", "vtc", "livreurs_pour_mille", "vtc_pour_mille", "quotient_localisation_livreurs",
+               "quotient_localisation_vtc", "date_sirene", "sirene_synthetique"]
 
 
 def layer_columns(level: str, method: str) -> list[str]:
-    cols = list(KEYS[level]) + ["population", "actifs_occupes"]
+    cols = list(KEYS[level]) + ["population", "actifs_occupes"] + PLATEFORMES
     if level == "iris":
         cols += ["source_revenu", "part_population_qpv", "codes_qpv"]
     elif level == "qpv":
@@ -92,7 +94,7 @@ def _names(kind: str) -> dict[str, str]:
 
 
 def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg: int,
-                millesime_rp: int | None) -> gpd.GeoDataFrame:
+                millesime_rp: int | None, sirene_synthetique: bool | None = None) -> gpd.GeoDataFrame:
     df = df.copy()
     key = KEYS[level][0]
     if level != "iris":
@@ -102,6 +104,7 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     df["methode"] = method
     df["reference"] = reference
     df["millesime_rp"] = millesime_rp
+    df["sirene_synthetique"] = sirene_synthetique if "livreurs" in df else None
     columns = layer_columns(level, method)
     for col in columns:
         if col not in df.columns and col != "geometry":
@@ -110,9 +113,10 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     gdf = gpd.GeoDataFrame(df[[c for c in columns if c != "geometry"]].reset_index(drop=True),
                            geometry=gpd.GeoSeries(geometry, crs=epsg).reset_index(drop=True), crs=epsg)
     for col in [c for c in columns if c.startswith(("code_", "nom_", "typ_", "codes_")) or c in
-                ("methode", "reference", "source_revenu", "source_poids", "liste_qpv")]:
+                ("methode", "reference", "source_revenu", "source_poids", "liste_qpv", "date_sirene")]:
         gdf[col] = gdf[col].astype("string")
-    for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "n_iris_qpv", "millesime_rp"]:
+    for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "n_iris_qpv", "millesime_rp",
+                                                                 "livreurs", "vtc"]:
         if col in gdf:
             gdf[col] = gdf[col].astype("Int64")
     return gdf.sort_values(key).reset_index(drop=True)
@@ -202,6 +206,14 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict
         "source_poids": {"label": "Source principale des poids IRIS x QPV (carreaux_200m ou surface)", "unit": "code"},
         "part_poids_carreaux": {"label": "Part de la population allouée par les carreaux 200 m", "unit": "share"},
         "n_iris_qpv": {"label": "Nombre d'IRIS qui recoupent le QPV", "unit": "IRIS"},
+        "livreurs": {"label": "Livreurs : établissements SIRENE retenus (APE 53.20Z, EI, actifs, non employeurs, hors domiciliations) localisés dans l'unité", "unit": "établissements", "source": "INSEE SIRENE (stock + géolocalisation)"},
+        "vtc": {"label": "Chauffeurs VTC : établissements SIRENE retenus (APE 49.32Z, mêmes règles)", "unit": "établissements", "source": "INSEE SIRENE"},
+        "livreurs_pour_mille": {"label": "Livreurs pour 1 000 actifs occupés résidents", "unit": "pour mille", "source": "INSEE SIRENE, RP activité"},
+        "vtc_pour_mille": {"label": "Chauffeurs VTC pour 1 000 actifs occupés résidents", "unit": "pour mille", "source": "INSEE SIRENE, RP activité"},
+        "quotient_localisation_livreurs": {"label": "Quotient de localisation des livreurs (part locale / part sur tout le territoire du run)", "unit": "ratio"},
+        "quotient_localisation_vtc": {"label": "Quotient de localisation des chauffeurs VTC", "unit": "ratio"},
+        "date_sirene": {"label": "Date du stock SIRENE (dernier traitement le plus récent)", "unit": "date"},
+        "sirene_synthetique": {"label": "VRAI si les fichiers SIRENE de ce run sont SYNTHÉTIQUES (échantillon embarqué) : les comptes de plateformes ne décrivent alors aucune réalité", "unit": "booléen"},
         "facteur_calibration": {"label": "Facteur appliqué pour atteindre la population publiée (--qpv-calibration population)", "unit": "ratio"},
     }
     for ind in IDS:
@@ -238,11 +250,13 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     out_dir.mkdir(parents=True, exist_ok=True)
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     millesime_rp = rp[0] if rp else (2016 if "mednum_kit_2020" in provenance else None)
+    sirene_files = [f for sid, p in provenance.items() if sid.startswith("sirene_") for f in p.get("files", [])]
+    sirene_synthetique = any(f.get("synthetic") for f in sirene_files) if sirene_files else None
     written = {}
     layers = {}
     for level in computed.layers:
         df = pd.read_parquet(computed.layers[level])
-        gdf = build_layer(level, df, method, reference, computed.epsg, millesime_rp)
+        gdf = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique)
         layers[level] = gdf
     # build everything first, then write: a failure above leaves the old outputs untouched
     for level, gdf in layers.items():

@@ -40,7 +40,8 @@ def plan(given: dict[str, list[Path]]) -> dict[str, list[Path]]:
 def staged_paths(staged: list[Staged], work_dir: Path) -> dict[str, str]:
     paths = {s.source: s.path for s in staged}
     for extra in sorted((work_dir / "staging").glob("*__*.parquet")):
-        paths[extra.stem] = str(extra)
+        if "__part" not in extra.stem:  # a source's parts are read together through its glob
+            paths[extra.stem] = str(extra)
     return paths
 
 
@@ -67,7 +68,8 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) 
     inputs = plan(given)
     work_dir = new_work_dir(out_dir)
     try:
-        staged = [stage_source(sid, paths, work_dir) for sid, paths in inputs.items()]
+        apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
+        staged = [stage_source(sid, paths, work_dir, apes) for sid, paths in inputs.items()]
         paths = complete_with_empty(staged_paths(staged, work_dir), work_dir)
         computed: Computed = compute(paths, options, work_dir)
         return write_outputs(computed, out_dir, options.method, options.reference,

@@ -77,7 +77,7 @@ def build(con, staged: dict[str, str], liste: str, calibration: str, iris_geoms:
     if absent:
         notes.append(f"qpv: {len(absent)} QPVs receive no census population: {', '.join(absent[:10])}")
         counts = pd.concat([counts, pd.DataFrame({"code": absent})], ignore_index=True)
-    return {"weights": weights, "counts": counts, "figures": figures, "contours": contours,
+    return {"weights": weights, "counts": counts, "figures": figures, "contours": contours, "polygons": qpv,
             "geometry": pd.Series(valid, index=contours["code_qpv"].to_numpy())}
 
 

@@ -34,6 +34,7 @@ class Source:
     default: int
     optional: bool
     millesimes: dict[int, Millesime] = field(default_factory=dict)
+    synthetic_sample: bool = False   # the sample's file for this source is synthetic: say so everywhere
 
     def millesime(self, year: int | None = None) -> Millesime:
         year = year or self.default
@@ -55,7 +56,8 @@ def load_registry() -> dict[str, Source]:
         millesimes = {int(y): Millesime(int(y), m.get("url"), m.get("sha256"), m.get("sample"))
                       for y, m in spec["millesimes"].items()}
         sources[sid] = Source(sid, spec["title"], spec["publisher"], spec["licence"], spec["reader"],
-                              int(spec["default"]), bool(spec.get("optional", False)), millesimes)
+                              int(spec["default"]), bool(spec.get("optional", False)), millesimes,
+                              bool(spec.get("synthetic_sample", False)))
     return sources
 
 
@@ -85,7 +87,8 @@ def local_path(src: Source, raw_dir: Path = RAW_DIR) -> Path | None:
 RP_MODE_SOURCES = ["rp_population", "rp_familles", "rp_diplomes", "rp_activite", "filosofi_iris",
                    "filosofi_communes", "contours_iris", "epci_composition",
                    "qpv_contours_2015", "qpv_contours_2024", "insee_qpv_demo", "insee_qpv_pop2024",
-                   "anct_qpv_indicateurs", "filosofi_200m", "filosofi_200m_emprise"]
+                   "anct_qpv_indicateurs", "filosofi_200m", "filosofi_200m_emprise",
+                   "sirene_etablissements", "sirene_unites_legales", "sirene_geolocalisation"]
 
 
 def resolve_inputs(given: dict[str, list[Path]], raw_dir: Path = RAW_DIR) -> dict[str, list[Path]]:
@@ -116,6 +119,13 @@ def resolve_inputs(given: dict[str, list[Path]], raw_dir: Path = RAW_DIR) -> dic
     for sid, paths in given.items():
         resolved.setdefault(sid, paths)
     return resolved
+
+
+def is_synthetic(source_id: str, path: Path) -> bool:
+    """True when path is the sample's synthetic stand-in for the source."""
+    src = source(source_id)
+    sample = sample_path(src)
+    return bool(src.synthetic_sample and sample is not None and Path(path).resolve() == sample.resolve())
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

@@ -20,7 +20,8 @@ from .readers import (read_contours_iris, read_epci_composition, read_filosofi_c
 from .readers.common import require_unique
 from .readers.mednum import LEVELS, iris_frame, published_thresholds
 from .readers.qpv import read_filosofi_200m, read_grid_emprise, read_qpv_contours, read_qpv_figures
-from .registry import sha256_of, source
+from .readers.sirene import stage_sirene
+from .registry import is_synthetic, sha256_of, source
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Staged:
     source: str
     path: str            # the normalized Parquet file
     millesime: int | None
-    files: list[dict]    # provenance: path, sha256, bytes
+    files: list[dict]    # provenance: path, sha256, bytes, synthetic
     rows: int
 
     def to_json(self) -> str:
@@ -109,15 +110,27 @@ def read_source(source_id: str, paths: list[Path]) -> tuple[pd.DataFrame, int | 
     raise ValueError(f"no reader {reader!r}")
 
 
-def stage_source(source_id: str, paths: list[Path], work_dir: Path) -> Staged:
-    df, millesime, extras = read_source(source_id, [Path(p) for p in paths])
+def stage_source(source_id: str, paths: list[Path], work_dir: Path, apes: list[str] | None = None) -> Staged:
     target = work_dir / "staging" / f"{source_id}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
+    if source(source_id).reader == "sirene":
+        # streamed through DuckDB, file by file: a national stock never enters pandas
+        rows = 0
+        for i, p in enumerate(paths):
+            counts = stage_sirene(Path(p), source_id, target.with_name(f"{source_id}__part{i}.parquet"), apes)
+            rows += counts["rows_kept"]
+        pattern = str(target.with_name(f"{source_id}__part*.parquet"))
+        return Staged(source_id, pattern, source(source_id).default, _provenance(source_id, paths), rows)
+    df, millesime, extras = read_source(source_id, [Path(p) for p in paths])
     df.to_parquet(target, index=False)
     for name, extra in extras.items():
         extra.to_parquet(target.with_name(f"{source_id}__{name}.parquet"), index=False)
-    files = [{"path": str(p), "sha256": sha256_of(Path(p)), "bytes": Path(p).stat().st_size} for p in paths]
-    return Staged(source_id, str(target), millesime, files, len(df))
+    return Staged(source_id, str(target), millesime, _provenance(source_id, paths), len(df))
+
+
+def _provenance(source_id: str, paths: list[Path]) -> list[dict]:
+    return [{"path": str(p), "sha256": sha256_of(Path(p)), "bytes": Path(p).stat().st_size,
+             "synthetic": is_synthetic(source_id, Path(p))} for p in paths]
 
 
 def stage_empty(source_id: str, work_dir: Path) -> Staged:

@@ -1,0 +1,133 @@
+"""Platform workers from SIRENE (METHODS 2): who is counted, where they live, the Compas summary.
+
+The counting rule is a dataclass: every choice METHODS calls "assumed" is a field with its
+documented default, so an observatory can change it and say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .allocation import ZONES, _register, to_epsg
+from .db import run_sql
+
+PROFESSIONS = ["livreurs", "vtc"]
+# the legal CRSs of French territories, and the lon/lat and web-mercator ones a file may use
+EPSG_CONNUS = [2154, 5490, 2972, 2975, 4471, 4467, 4326, 3857, 27572]
+PREFIXES = {"metropole": [], "971": ["971"], "972": ["972"], "973": ["973"], "974": ["974"], "976": ["976"]}
+
+
+@dataclass
+class PlatformRule:
+    ape_livreurs: str = "53.20Z"          # Autres activités de poste et de courrier (assumed, METHODS 2)
+    ape_vtc: str = "49.32Z"               # Transports de voyageurs par taxis (assumed)
+    categorie: str = "1000"               # entrepreneur individuel
+    date_reference: str = "9999-12-31"    # keep establishments created up to this date (stock date by default)
+    seuil_domiciliation: int = 10         # active individual riders/drivers at one address
+    motif_domiciliation: str = r"\bCCAS\b|DOMICILIATION|CENTRE COMMUNAL|\bC/O\b|(^|\s)CHEZ\s"
+    qualites: list[str] = field(default_factory=lambda: ["11", "12", "21", "22"])  # qualite_xy trusted
+    actifs: str = "actocc15p"             # or actocc1564
+
+    def params(self, liste: str) -> dict:
+        return {"ape_livreurs": self.ape_livreurs, "ape_vtc": self.ape_vtc, "categorie": self.categorie,
+                "date_reference": self.date_reference, "seuil_domiciliation": self.seuil_domiciliation,
+                "motif_domiciliation": self.motif_domiciliation, "qualites": self.qualites, "liste": liste}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def present(staged: dict[str, str]) -> bool:
+    return all(s in staged for s in ("sirene_etablissements", "sirene_unites_legales", "sirene_geolocalisation"))
+
+
+def build(con, rule: PlatformRule, liste: str, iris_src: pd.DataFrame, qpv_src: pd.DataFrame | None,
+          notes: list[str]) -> dict:
+    """Runs sql/plateformes/*: pf_localises, then pf_<level> for every level. Returns the report."""
+    params = rule.params(liste)
+    run_sql(con, "plateformes/etablissements", params=params)
+    run_sql(con, "plateformes/localisation", params={**params, "epsg_connus": EPSG_CONNUS})
+    con.execute("CREATE OR REPLACE TABLE pf_poly (siret VARCHAR, iris_polygone VARCHAR, qpv_polygone VARCHAR)")
+    iris_src = iris_src.assign(zone=iris_src["code_departement"].map(lambda d: d if d in ZONES else "metropole"))
+    for zone, part in iris_src.groupby("zone"):
+        epsg = ZONES[zone]
+        _register(con, "z_iris", part[["code_iris"]].reset_index(drop=True),
+                  to_epsg(np.asarray(part["geometry"], dtype=object), part["epsg"].to_numpy(), epsg))
+        if qpv_src is not None and len(qpv_src):
+            _register(con, "z_qpv", qpv_src[["code_qpv"]].reset_index(drop=True),
+                      to_epsg(np.asarray(qpv_src["geometry"], dtype=object), qpv_src["epsg"].to_numpy(), epsg))
+        else:
+            _register(con, "z_qpv", pd.DataFrame({"code_qpv": pd.Series(dtype=str)}), np.empty(0, dtype=object))
+        run_sql(con, "plateformes/points_zone", params={"epsg_zone": epsg, "epsg_connus": EPSG_CONNUS,
+                                                         "prefixes": PREFIXES[zone] or ["---"], "zone": zone})
+        con.execute("INSERT INTO pf_poly SELECT * FROM pf_zone")
+    if qpv_src is None:
+        con.execute("UPDATE pf_poly SET qpv_polygone = NULL")
+    run_sql(con, "plateformes/final")
+    return report(con, rule, notes)
+
+
+def report(con, rule: PlatformRule, notes: list[str]) -> dict:
+    q = lambda sql: con.sql(sql).df()
+    exclusions = q("SELECT profession, coalesce(exclusion, 'compté') AS statut, count(*) AS n FROM pf_candidats GROUP BY ALL ORDER BY ALL")
+    chemins = q("SELECT chemin_iris, chemin_qpv, count(*) AS n FROM pf_localises GROUP BY ALL ORDER BY ALL")
+    desaccord = con.execute("""
+        SELECT count(*) FILTER (iris_insee IS NOT NULL AND iris_polygone IS NOT NULL),
+               count(*) FILTER (iris_insee IS NOT NULL AND iris_polygone IS NOT NULL AND iris_insee <> iris_polygone),
+               count(*) FILTER (qpv_insee IS NOT NULL AND qpv_polygone IS NOT NULL),
+               count(*) FILTER (qpv_insee IS NOT NULL AND qpv_polygone IS NOT NULL AND qpv_insee <> qpv_polygone)
+        FROM pf_localises""").fetchone()
+    anomalies = q("SELECT anomalie, count(*) AS n FROM pf_localises WHERE anomalie IS NOT NULL GROUP BY ALL")
+    unlocated = q("SELECT siret, profession, code_commune, coalesce(anomalie, 'ni code INSEE, ni coordonnées') AS raison "
+                  "FROM pf_localises WHERE chemin_iris = 'non localisé' ORDER BY siret")
+    domiciliations = q("SELECT code_commune, adresse, motif, count(*) AS etablissements "
+                       "FROM pf_domiciliations GROUP BY ALL ORDER BY etablissements DESC, code_commune")
+    if len(unlocated):
+        notes.append(f"plateformes: {len(unlocated)} kept establishments could not be placed in an IRIS "
+                     "(listed in sirene_non_localises.csv)")
+    if len(anomalies):
+        notes.append("plateformes: " + ", ".join(f"{r.n} {r.anomalie}" for r in anomalies.itertuples()))
+    return {
+        "regle": rule.to_dict(),
+        "exclusions": exclusions.to_dict(orient="records"),
+        "chemins": chemins.to_dict(orient="records"),
+        "desaccord_iris": {"comparables": int(desaccord[0]), "differents": int(desaccord[1])},
+        "desaccord_qpv": {"comparables": int(desaccord[2]), "differents": int(desaccord[3])},
+        "tables": {"sirene_domiciliations": domiciliations, "sirene_non_localises": unlocated},
+    }
+
+
+def level_counts(con, level: str, key: str) -> pd.DataFrame:
+    if level == "qpv":
+        return con.sql("SELECT code_qpv AS code, count(*) FILTER (profession = 'livreurs') AS livreurs, "
+                       "count(*) FILTER (profession = 'vtc') AS vtc FROM pf_localises "
+                       "WHERE coalesce(code_qpv, '') <> '' GROUP BY code_qpv").df()
+    run_sql(con, "plateformes/niveau", level=level, key=key)
+    return con.sql(f"SELECT * FROM pf_{level}").df()
+
+
+def add_rates(df: pd.DataFrame, national: dict[str, float]) -> pd.DataFrame:
+    """Per 1 000 employed residents, and location quotients against the run's whole territory."""
+    ao = df["actifs_occupes"].astype("float64")
+    ao = ao.where(ao > 0)
+    for p in PROFESSIONS:
+        df[f"{p}_pour_mille"] = 1000 * df[p] / ao
+        df[f"quotient_localisation_{p}"] = (df[p] / ao) / national[p] if national.get(p) else np.nan
+    return df
+
+
+def summary(by_qpv_total: dict[str, float], totals: dict[str, float], ao_qpv: float | None, ao_total: float | None) -> list[dict]:
+    """METHODS 2, as Compas published it: share of each profession living in a QPV, share of all
+    employed residents living in a QPV, and the over-representation ratio of the two."""
+    part_ao = ao_qpv / ao_total if ao_qpv is not None and ao_total else None
+    rows = []
+    for p in PROFESSIONS:
+        n, nq = totals.get(p, 0), by_qpv_total.get(p, 0)
+        share = nq / n if n else None
+        rows.append({"profession": p, "etablissements": int(n), "en_qpv": int(nq), "part_en_qpv": share,
+                     "part_actifs_occupes_en_qpv": part_ao,
+                     "surrepresentation": share / part_ao if share is not None and part_ao else None})
+    return rows
