@@ -16,14 +16,15 @@ from prefect.artifacts import create_markdown_artifact
 from indicators.compute import Computed, RunOptions, compute
 from indicators.errors import FragiliteError
 from indicators.export import report_markdown, write_outputs
+from indicators import cache
 from indicators.pipeline import (check_options, complete_with_empty, new_work_dir, plan,
-                                 provenance_of, staged_paths)
-from indicators.staging import Staged, stage_source
+                                 provenance_of, stage_cached, staged_paths)
+from indicators.staging import Staged
 
 
 @task(name="stage", retries=0)
-def stage_task(source_id: str, paths: list[str], work_dir: str, apes: list[str]) -> Staged:
-    return stage_source(source_id, [Path(p) for p in paths], Path(work_dir), apes)
+def stage_task(source_id: str, paths: list[str], out_dir: str, apes: list[str]) -> Staged:
+    return stage_cached(source_id, [Path(p) for p in paths], Path(out_dir), apes)
 
 
 @task(name="compute")
@@ -52,11 +53,20 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
     check_options(options)
     resolved = plan({k: [Path(p) for p in v] for k, v in (inputs or {}).items()})
     out_dir = Path(out)
-    work_dir = new_work_dir(out_dir)
     logger = get_run_logger()
+    key = cache.run_key(resolved, options, out_dir)
+    previous = cache.up_to_date(out_dir, key)
+    if previous is not None:
+        logger.info("inputs, options and code unchanged since the last refresh: nothing recomputed, "
+                    "outputs in %s left as they are", out_dir.resolve())
+        create_markdown_artifact(key="fragilite-run-report", description="fragilite refresh: up to date",
+                                 markdown="Inputs, options and code unchanged: nothing recomputed.\n\n"
+                                          + report_markdown(previous))
+        return {**previous, "a_jour": True}
+    work_dir = new_work_dir(out_dir)
     try:
         apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
-        futures = {sid: stage_task.with_options(name=f"stage-{sid}").submit(sid, [str(p) for p in paths], str(work_dir), apes)
+        futures = {sid: stage_task.with_options(name=f"stage-{sid}").submit(sid, [str(p) for p in paths], str(out_dir), apes)
                    for sid, paths in resolved.items()}
         staged, failures = [], []
         for sid, fut in futures.items():
@@ -70,9 +80,10 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
                     failures.append(f"{sid}: {exc}")
         if failures:
             raise FragiliteError("some inputs cannot be read:\n  " + "\n  ".join(failures))
-        paths = complete_with_empty(staged_paths(staged, work_dir), work_dir)
+        paths = complete_with_empty(staged_paths(staged), work_dir)
         computed_json = compute_task(paths, options, str(work_dir))
         report = export_task(computed_json, str(out_dir), options, provenance_of(staged), started)
+        cache.record(out_dir, key)
         create_markdown_artifact(key="fragilite-run-report", markdown=report_markdown(report),
                                  description="fragilite refresh: inputs, layers, rejects")
         logger.info("layers written to %s", out_dir.resolve())

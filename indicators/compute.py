@@ -121,7 +121,9 @@ def _cog(con) -> None:
 
 def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Computed:
     """staged: source id -> Parquet path. Writes work_dir/results/*.parquet."""
-    con = connect()
+    # one thread: floating-point sums in parallel come out in a different order each run, and a
+    # refresh must give the same bytes from the same inputs (caching, runner comparisons)
+    con = connect(threads=1)
     notes: list[str] = []
     for sid, path in staged.items():
         _view(con, f"raw_{sid}", path)

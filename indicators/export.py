@@ -143,7 +143,12 @@ def write_geoparquet(gdf: gpd.GeoDataFrame, target: Path) -> None:
                        compression="zstd")
 
 
+# GeoPackage stores the time it was written; fixed, so that the same inputs give the same bytes
+GPKG_DATE = "2000-01-01T00:00:00Z"
+
+
 def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
+    os.environ["OGR_CURRENT_DATE"] = GPKG_DATE
     with atomic_path(target) as tmp:
         out = gdf.copy()
         for col in out.columns:  # GeoPackage has no nullable integer: write them as real numbers

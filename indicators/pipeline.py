@@ -6,11 +6,13 @@ processes or machines. `run_local` chains them without Prefect, for tests and be
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from . import cache
 from .compute import Computed, RunOptions, compute
 from .export import write_outputs
 from .methods import METHODS
@@ -37,12 +39,25 @@ def plan(given: dict[str, list[Path]]) -> dict[str, list[Path]]:
     return resolve_inputs(given)
 
 
-def staged_paths(staged: list[Staged], work_dir: Path) -> dict[str, str]:
+def staged_paths(staged: list[Staged]) -> dict[str, str]:
     paths = {s.source: s.path for s in staged}
-    for extra in sorted((work_dir / "staging").glob("*__*.parquet")):
-        if "__part" not in extra.stem:  # a source's parts are read together through its glob
-            paths[extra.stem] = str(extra)
+    for s in staged:
+        paths.update(s.extras or {})
     return paths
+
+
+def stage_cached(source_id: str, paths: list[Path], out_dir: Path, apes: list[str]) -> Staged:
+    """Stage a source, or reuse its staged copy if its files have not changed (cache.py)."""
+    hashes = [cache.file_hash(p, out_dir) for p in paths]
+    slot = cache.staging_slot(out_dir, source_id, hashes, apes)
+    marker = slot / "staged.json"
+    if marker.exists():
+        return Staged(**json.loads(marker.read_text(encoding="utf-8")))
+    shutil.rmtree(slot, ignore_errors=True)
+    staged = stage_source(source_id, paths, slot, apes, hashes)
+    marker.write_text(staged.to_json(), encoding="utf-8")   # written last: a crash leaves no marker
+    cache.prune_staging(out_dir, source_id, slot)
+    return staged
 
 
 def complete_with_empty(paths: dict[str, str], work_dir: Path) -> dict[str, str]:
@@ -63,16 +78,23 @@ def new_work_dir(out_dir: Path) -> Path:
 
 
 def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) -> dict:
+    """The refresh without Prefect. Inputs unchanged since the last run: nothing is recomputed."""
     started = time.time()
     check_options(options)
     inputs = plan(given)
+    key = cache.run_key(inputs, options, out_dir)
+    previous = cache.up_to_date(out_dir, key)
+    if previous is not None:
+        return {**previous, "a_jour": True}
+    apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
+    staged = [stage_cached(sid, paths, out_dir, apes) for sid, paths in inputs.items()]
     work_dir = new_work_dir(out_dir)
     try:
-        apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
-        staged = [stage_source(sid, paths, work_dir, apes) for sid, paths in inputs.items()]
-        paths = complete_with_empty(staged_paths(staged, work_dir), work_dir)
+        paths = complete_with_empty(staged_paths(staged), work_dir)
         computed: Computed = compute(paths, options, work_dir)
-        return write_outputs(computed, out_dir, options.method, options.reference,
-                             provenance_of(staged), started)
+        report = write_outputs(computed, out_dir, options.method, options.reference,
+                               provenance_of(staged), started)
+        cache.record(out_dir, key)
+        return report
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -31,6 +31,7 @@ class Staged:
     millesime: int | None
     files: list[dict]    # provenance: path, sha256, bytes, synthetic
     rows: int
+    extras: dict = None  # side tables of the source: name -> Parquet path
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -110,7 +111,8 @@ def read_source(source_id: str, paths: list[Path]) -> tuple[pd.DataFrame, int | 
     raise ValueError(f"no reader {reader!r}")
 
 
-def stage_source(source_id: str, paths: list[Path], work_dir: Path, apes: list[str] | None = None) -> Staged:
+def stage_source(source_id: str, paths: list[Path], work_dir: Path, apes: list[str] | None = None,
+                 hashes: list[str] | None = None) -> Staged:
     target = work_dir / "staging" / f"{source_id}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     if source(source_id).reader == "sirene":
@@ -120,21 +122,24 @@ def stage_source(source_id: str, paths: list[Path], work_dir: Path, apes: list[s
             counts = stage_sirene(Path(p), source_id, target.with_name(f"{source_id}__part{i}.parquet"), apes)
             rows += counts["rows_kept"]
         pattern = str(target.with_name(f"{source_id}__part*.parquet"))
-        return Staged(source_id, pattern, source(source_id).default, _provenance(source_id, paths), rows)
+        return Staged(source_id, pattern, source(source_id).default, _provenance(source_id, paths, hashes), rows, {})
     df, millesime, extras = read_source(source_id, [Path(p) for p in paths])
     df.to_parquet(target, index=False)
+    side = {}
     for name, extra in extras.items():
-        extra.to_parquet(target.with_name(f"{source_id}__{name}.parquet"), index=False)
-    return Staged(source_id, str(target), millesime, _provenance(source_id, paths), len(df))
+        side[f"{source_id}__{name}"] = str(target.with_name(f"{source_id}__{name}.parquet"))
+        extra.to_parquet(side[f"{source_id}__{name}"], index=False)
+    return Staged(source_id, str(target), millesime, _provenance(source_id, paths, hashes), len(df), side)
 
 
-def _provenance(source_id: str, paths: list[Path]) -> list[dict]:
-    return [{"path": str(p), "sha256": sha256_of(Path(p)), "bytes": Path(p).stat().st_size,
-             "synthetic": is_synthetic(source_id, Path(p))} for p in paths]
+def _provenance(source_id: str, paths: list[Path], hashes: list[str] | None = None) -> list[dict]:
+    hashes = hashes or [sha256_of(Path(p)) for p in paths]
+    return [{"path": str(p), "sha256": h, "bytes": Path(p).stat().st_size,
+             "synthetic": is_synthetic(source_id, Path(p))} for p, h in zip(paths, hashes)]
 
 
 def stage_empty(source_id: str, work_dir: Path) -> Staged:
     target = work_dir / "staging" / f"{source_id}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMPTY[source_id].items()}).to_parquet(target, index=False)
-    return Staged(source_id, str(target), None, [], 0)
+    return Staged(source_id, str(target), None, [], 0, {})

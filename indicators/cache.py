@@ -1,0 +1,102 @@
+"""Incremental refresh: what was computed from what, kept in <out>/.fragilite/.
+
+- A refresh is keyed on the content hashes of its input files, the options (method, reference,
+  thresholds table's content, QPV list, counting rule...) and the code (sql/ and the package).
+  Same key and outputs intact: nothing is recomputed and no output file is touched.
+- Each source's staged Parquet is kept under the hash of its files: a change to one source
+  restages that source only; the computation after it runs again.
+- File hashes are remembered by (path, size, mtime): a multi-GB input is hashed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from . import PACKAGE_DIR, SQL_DIR, __version__
+from .registry import sha256_of
+
+STATE_DIR = ".fragilite"
+
+
+def state_dir(out_dir: Path) -> Path:
+    return Path(out_dir) / STATE_DIR
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _save(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def file_hash(path: Path, out_dir: Path) -> str:
+    """sha256 of a file, remembered by (path, size, mtime) so a large input is read once."""
+    memo_path = state_dir(out_dir) / "hashes.json"
+    memo = _load(memo_path)
+    st = Path(path).stat()
+    key = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in memo:
+        memo[key] = sha256_of(Path(path))
+        _save(memo_path, memo)
+    return memo[key]
+
+
+def code_fingerprint() -> str:
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted([*SQL_DIR.rglob("*.sql"), *PACKAGE_DIR.rglob("*.py"), *PACKAGE_DIR.rglob("*.yaml")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def run_key(inputs: dict[str, list[Path]], options, out_dir: Path) -> str:
+    opts = dataclasses.asdict(options)
+    if options.thresholds:
+        opts["thresholds"] = file_hash(Path(options.thresholds), out_dir)
+    payload = {
+        "code": code_fingerprint(),
+        "inputs": {sid: [file_hash(p, out_dir) for p in paths] for sid, paths in sorted(inputs.items())},
+        "options": opts,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def up_to_date(out_dir: Path, key: str) -> dict | None:
+    """The previous report if the last refresh had this key and its outputs are untouched."""
+    state = _load(state_dir(out_dir) / "state.json")
+    if state.get("key") != key:
+        return None
+    for name, digest in state.get("outputs", {}).items():
+        path = Path(out_dir) / name
+        if not path.exists() or sha256_of(path) != digest:
+            return None
+    return _load(Path(out_dir) / "run_report.json") or None
+
+
+def record(out_dir: Path, key: str) -> None:
+    outputs = {p.name: sha256_of(p) for p in sorted(Path(out_dir).iterdir()) if p.is_file() and not p.name.startswith(".")}
+    _save(state_dir(out_dir) / "state.json", {"key": key, "outputs": outputs})
+
+
+def staging_slot(out_dir: Path, source_id: str, file_hashes: list[str], apes: list[str]) -> Path:
+    """Where the staged Parquet of a source lives, under the hash of its files."""
+    digest = hashlib.sha256(json.dumps([file_hashes, apes, code_fingerprint()]).encode()).hexdigest()[:20]
+    return state_dir(out_dir) / "staging" / f"{source_id}-{digest}"
+
+
+def prune_staging(out_dir: Path, source_id: str, keep: Path) -> None:
+    """A source keeps one staged copy: the one of its current files."""
+    for old in (state_dir(out_dir) / "staging").glob(f"{source_id}-*"):
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
