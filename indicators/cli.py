@@ -149,6 +149,35 @@ def explain(
 
 
 @app.command()
+def download(
+    source_ids: Optional[List[str]] = typer.Argument(None, help="sources to fetch (default: every source with a URL)"),
+    raw: Path = typer.Option(PROJECT_DIR / "data" / "raw", "--raw", help="cache folder"),
+) -> None:
+    """Fetch the registry's sources into data/raw/<source>/<millésime>/ (conditional, verified)."""
+    from .download import DownloadError
+    from .download import download as fetch
+    from .registry import load_registry
+
+    registry = load_registry()
+    failed = 0
+    for sid in source_ids or [s for s, src in registry.items() if src.url()]:
+        if sid not in registry:
+            fail(FragiliteError(f"unknown source {sid!r}; known: {', '.join(registry)}"))
+        src = registry[sid]
+        url = src.url()
+        if not url:
+            console.print(f"[yellow]{sid}:[/] no URL in the registry: give the file with --input {sid}=PATH")
+            continue
+        try:
+            got = fetch(url, raw / sid / str(src.default), sha256=src.millesime().sha256, progress=sys.stderr.isatty())
+            console.print(f"{sid}: {got.status} {got.path} ({got.bytes:,} bytes, sha256 {got.sha256[:12]}…)")
+        except (DownloadError, FragiliteError) as exc:   # one failing source does not stop the others
+            failed += 1
+            err.print(f"[red]{sid}:[/] {exc}")
+    raise typer.Exit(code=1 if failed else 0)
+
+
+@app.command()
 def sources() -> None:
     """Each source: its millésimes, URL, and what is on this machine."""
     from .registry import RAW_DIR, load_registry, local_path, sample_path

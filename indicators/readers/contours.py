@@ -7,16 +7,15 @@ own CRS. Each polygon keeps the CRS it was delivered in; the export reprojects o
 from __future__ import annotations
 
 import tempfile
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-import py7zr
 import pyogrio
 
 
 from ..errors import InputError
+from ..download import extract
 from .common import archive_members, check_codes, pad_code, require_columns, require_unique
 
 # When a .prj is missing, the IGN folder name still says the CRS.
@@ -74,12 +73,9 @@ def read_contours_iris(path: Path) -> pd.DataFrame:
         archive_members(path)  # raises a clear error on a truncated archive
         with tempfile.TemporaryDirectory(prefix="fragilite-iris-") as tmp:
             try:
-                if zipfile.is_zipfile(path):
-                    with zipfile.ZipFile(path) as zf:
-                        zf.extractall(tmp)
-                else:
-                    with py7zr.SevenZipFile(path) as archive:
-                        archive.extractall(tmp)
+                extract(path, Path(tmp))   # refuses entries escaping the folder
+            except InputError:
+                raise
             except Exception as exc:
                 raise InputError(label, f"cannot extract archive ({type(exc).__name__}: {exc})") from exc
             df = _read_folder(Path(tmp), label)

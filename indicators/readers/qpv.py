@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import py7zr
 import pyogrio
 import shapely
 
+from ..download import extract
 from ..errors import InputError
 from .common import archive_members, extracted, read_text_table, require_columns, spreadsheet_rows, to_numeric
 
@@ -54,12 +53,9 @@ def read_qpv_contours(path: Path, liste: str) -> pd.DataFrame:
         elif path.suffix.lower() in {".zip", ".7z"}:
             archive_members(path)  # clear error on a truncated archive
             try:
-                if zipfile.is_zipfile(path):
-                    with zipfile.ZipFile(path) as zf:
-                        zf.extractall(tmp)
-                else:
-                    with py7zr.SevenZipFile(path) as a:
-                        a.extractall(tmp)
+                extract(path, Path(tmp))   # refuses entries escaping the folder
+            except InputError:
+                raise
             except Exception as exc:
                 raise InputError(label, f"cannot extract archive ({exc})") from exc
             root = Path(tmp)
