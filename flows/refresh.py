@@ -27,6 +27,16 @@ def stage_task(source_id: str, paths: list[str], out_dir: str, apes: list[str]) 
     return stage_cached(source_id, [Path(p) for p in paths], Path(out_dir), apes)
 
 
+@task(name="download", retries=0)
+def download_task(source_id: str, raw_dir: str) -> dict:
+    from indicators.download import download
+    from indicators.registry import source
+
+    src = source(source_id)
+    got = download(src.url(), Path(raw_dir) / source_id / str(src.default), sha256=src.millesime().sha256)
+    return {"source": source_id, "status": got.status, "path": str(got.path), "sha256": got.sha256}
+
+
 @task(name="compute")
 def compute_task(paths: dict[str, str], options: RunOptions, work_dir: str) -> str:
     computed = compute(paths, options, Path(work_dir))
@@ -41,19 +51,52 @@ def export_task(computed_json: str, out_dir: str, options: RunOptions, provenanc
     return write_outputs(computed, Path(out_dir), options.method, options.reference, provenance, started)
 
 
+def task_runner(runner: str = "default", address: str | None = None, workers: int = 2):
+    """The flow's task runner: Prefect's default (threads), or Dask (a local cluster of `workers`
+    processes, or the scheduler at `address`). The tasks are the same; only where they run changes."""
+    if runner == "default":
+        return None
+    if runner != "dask":
+        raise FragiliteError(f"unknown runner {runner!r}; choose default or dask")
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                          "dashboard_address": None})
+
+
+def with_runner(runner: str = "default", address: str | None = None, workers: int = 2):
+    chosen = task_runner(runner, address, workers)
+    return refresh if chosen is None else refresh.with_options(task_runner=chosen)
+
+
 @flow(name="fragilite-refresh", log_prints=True)
 def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             method: str = "ifn-2020", reference: str = "region", territory: list[str] | None = None,
             thresholds: str | None = None, crs: str = "auto", qpv: str = "2015",
-            qpv_calibration: str = "none") -> dict:
+            qpv_calibration: str = "none", download: bool = False) -> dict:
     started = time.time()
     options = RunOptions(method=method, reference=reference, territory=territory,
                          thresholds=Path(thresholds) if thresholds else None, crs=crs, qpv=qpv,
                          qpv_calibration=qpv_calibration)
     check_options(options)
+    logger = get_run_logger()
+    if download:
+        # every source with a URL; one failing download is reported and the run goes on with what
+        # it has (the cache, or the sample), rather than stopping every other source
+        from indicators.registry import RAW_DIR, load_registry
+
+        futures = {sid: download_task.with_options(name=f"download-{sid}").submit(sid, str(RAW_DIR))
+                   for sid, src in load_registry().items() if src.url() and sid not in (inputs or {})}
+        for sid, fut in futures.items():
+            fut.wait()
+            if fut.state.is_completed():
+                logger.info("%s: %s", sid, fut.result()["status"])
+            else:
+                logger.error("%s: download failed: %s", sid, fut.state.message)
     resolved = plan({k: [Path(p) for p in v] for k, v in (inputs or {}).items()})
     out_dir = Path(out)
-    logger = get_run_logger()
     key = cache.run_key(resolved, options, out_dir)
     previous = cache.up_to_date(out_dir, key)
     if previous is not None:

@@ -50,19 +50,26 @@ def run(
     qpv: str = typer.Option("2015", "--qpv", help="QPV list of the QPV layer: 2015, 2024 or none"),
     qpv_calibration: str = typer.Option("none", "--qpv-calibration",
                                         help="none (independent estimates, compared with INSEE's) or population (scaled to the published populations)"),
+    runner: str = typer.Option("default", "--runner", help="task runner: default (threads) or dask"),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of a Dask scheduler (default: a local cluster)"),
+    download_first: bool = typer.Option(False, "--download", help="fetch the registry's sources that changed before running"),
 ) -> None:
     """Run the refresh (a Prefect flow) and write the layers. With no option: the embedded sample."""
-    from flows.refresh import refresh
+    from flows.refresh import with_runner
 
     try:
         given = parse_inputs(inputs)
         terr = [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
+        refresh = with_runner(runner, dask_address)
         report = refresh(inputs={k: [str(p) for p in v] for k, v in given.items()}, out=str(out),
                          method=method, reference=reference, territory=terr,
                          thresholds=str(thresholds) if thresholds else None, crs=crs, qpv=qpv,
-                         qpv_calibration=qpv_calibration)
+                         qpv_calibration=qpv_calibration, download=download_first)
     except FragiliteError as exc:
         fail(exc)
+    if report.get("a_jour"):
+        console.print(f"inputs, options and code unchanged since the last refresh: nothing recomputed, "
+                      f"layers in {out} left as they are")
     table = Table(title=f"fragilite: {report['method']}, reference {report['reference']}, {report['crs']}")
     for col in ("layer", "rows", "GeoParquet", "GeoPackage"):
         table.add_column(col)
@@ -175,6 +182,55 @@ def download(
             failed += 1
             err.print(f"[red]{sid}:[/] {exc}")
     raise typer.Exit(code=1 if failed else 0)
+
+
+def _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first) -> dict:
+    given = parse_inputs(inputs)
+    terr = [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
+    return {"inputs": {k: [str(p.resolve()) for p in v] for k, v in given.items()}, "out": str(Path(out).resolve()),
+            "method": method, "reference": reference, "territory": terr, "qpv": qpv, "download": download_first}
+
+
+@app.command()
+def deploy(
+    cron: str = typer.Option("0 6 2 * *", "--cron", help="cron schedule (Europe/Paris)"),
+    name: str = typer.Option("mensuel", "--name"),
+    work_pool: Optional[str] = typer.Option(None, "--work-pool", help="work pool whose worker runs it"),
+    inputs: List[str] = typer.Option([], "--input"),
+    out: Path = typer.Option(DEFAULT_OUT, "--out"),
+    method: str = typer.Option(DEFAULT_METHOD, "--method"),
+    reference: str = typer.Option("region", "--reference"),
+    territory: Optional[List[str]] = typer.Option(None, "--territory"),
+    qpv: str = typer.Option("2015", "--qpv"),
+    download_first: bool = typer.Option(True, "--download/--no-download", help="fetch changed sources before each run"),
+) -> None:
+    """Register the refresh on the Prefect server (PREFECT_API_URL) with a cron schedule."""
+    from flows.deploy import register
+
+    try:
+        params = _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first)
+        deployment_id = register(name, cron, params, work_pool)
+    except FragiliteError as exc:
+        fail(exc)
+    console.print(f"deployment fragilite-refresh/{name} registered ({deployment_id}), schedule {cron!r} Europe/Paris")
+
+
+@app.command()
+def serve(
+    cron: str = typer.Option("0 6 2 * *", "--cron"),
+    name: str = typer.Option("mensuel", "--name"),
+    inputs: List[str] = typer.Option([], "--input"),
+    out: Path = typer.Option(DEFAULT_OUT, "--out"),
+    method: str = typer.Option(DEFAULT_METHOD, "--method"),
+    reference: str = typer.Option("region", "--reference"),
+    territory: Optional[List[str]] = typer.Option(None, "--territory"),
+    qpv: str = typer.Option("2015", "--qpv"),
+    download_first: bool = typer.Option(True, "--download/--no-download"),
+) -> None:  # pragma: no cover - long-running
+    """Register the refresh and run it on schedule from this process (no work pool needed)."""
+    from flows.deploy import serve as run_served
+
+    run_served(name, cron, _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first))
 
 
 @app.command()
