@@ -17,9 +17,9 @@ from indicators.compute import Computed, RunOptions, compute
 from indicators.errors import FragiliteError
 from indicators.export import report_markdown, write_outputs
 from indicators import cache
-from indicators.pipeline import (check_options, complete_with_empty, new_work_dir, plan,
+from indicators.pipeline import (check_failures, check_options, complete_with_empty, new_work_dir, plan,
                                  provenance_of, stage_cached, staged_paths)
-from indicators.staging import Staged
+from indicators.staging import Staged, merge_staged
 
 
 @task(name="stage", retries=0)
@@ -46,9 +46,10 @@ def compute_task(paths: dict[str, str], options: RunOptions, work_dir: str) -> s
 
 
 @task(name="export")
-def export_task(computed_json: str, out_dir: str, options: RunOptions, provenance: dict, started: float) -> dict:
+def export_task(computed_json: str, out_dir: str, options: RunOptions, provenance: dict, started: float,
+                failures: list[str]) -> dict:
     computed = Computed.load(Path(computed_json))
-    return write_outputs(computed, Path(out_dir), options.method, options.reference, provenance, started)
+    return write_outputs(computed, Path(out_dir), options.method, options.reference, provenance, started, failures)
 
 
 def task_runner(runner: str = "default", address: str | None = None, workers: int = 2):
@@ -109,24 +110,30 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
     work_dir = new_work_dir(out_dir)
     try:
         apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
-        futures = {sid: stage_task.with_options(name=f"stage-{sid}").submit(sid, [str(p) for p in paths], str(out_dir), apes)
-                   for sid, paths in resolved.items()}
-        staged, failures = [], []
-        for sid, fut in futures.items():
+        futures = {(sid, i): stage_task.with_options(name=f"stage-{sid}-{i}").submit(sid, [str(p)], str(out_dir), apes)
+                   for sid, paths in resolved.items() for i, p in enumerate(paths)}
+        parts: dict[str, list[Staged]] = {}
+        failures = []
+        for (sid, i), fut in futures.items():
             fut.wait()
             if fut.state.is_completed():
-                staged.append(fut.result())
+                parts.setdefault(sid, []).append(fut.result())
             else:
                 try:
                     fut.result()
-                except Exception as exc:  # collected: every bad input is reported at once
-                    failures.append(f"{sid}: {exc}")
-        if failures:
-            raise FragiliteError("some inputs cannot be read:\n  " + "\n  ".join(failures))
+                except FragiliteError as exc:  # collected: every bad input is reported at once
+                    failures.append(exc)
+        staged = [merge_staged(p) for p in parts.values()]
+        check_failures(resolved, staged, failures)
         paths = complete_with_empty(staged_paths(staged), work_dir)
         computed_json = compute_task(paths, options, str(work_dir))
-        report = export_task(computed_json, str(out_dir), options, provenance_of(staged), started)
-        cache.record(out_dir, key)
+        failures = [str(f) for f in failures]
+        report = export_task(computed_json, str(out_dir), options, provenance_of(staged), started, failures)
+        if failures:
+            logger.error("refresh finished WITHOUT %d input(s); the others' results are in the layers:\n%s",
+                         len(failures), "\n".join(failures))
+        else:
+            cache.record(out_dir, key)
         create_markdown_artifact(key="fragilite-run-report", markdown=report_markdown(report),
                                  description="fragilite refresh: inputs, layers, rejects")
         logger.info("layers written to %s", out_dir.resolve())

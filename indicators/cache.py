@@ -89,14 +89,17 @@ def record(out_dir: Path, key: str) -> None:
     _save(state_dir(out_dir) / "state.json", {"key": key, "outputs": outputs})
 
 
-def staging_slot(out_dir: Path, source_id: str, file_hashes: list[str], apes: list[str]) -> Path:
-    """Where the staged Parquet of a source lives, under the hash of its files."""
-    digest = hashlib.sha256(json.dumps([file_hashes, apes, code_fingerprint()]).encode()).hexdigest()[:20]
-    return state_dir(out_dir) / "staging" / f"{source_id}-{digest}"
+def staging_slot(out_dir: Path, source_id: str, paths: list[Path], file_hashes: list[str], apes: list[str]) -> Path:
+    """Where the staged Parquet of an input lives: named by the input's place (so that its older
+    versions can be found) and by the hash of its content (so that a new version gets a new slot)."""
+    place = hashlib.sha256("|".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(json.dumps([file_hashes, apes, code_fingerprint()]).encode()).hexdigest()[:16]
+    return state_dir(out_dir) / "staging" / f"{source_id}-{place}-{digest}"
 
 
-def prune_staging(out_dir: Path, source_id: str, keep: Path) -> None:
-    """A source keeps one staged copy: the one of its current files."""
-    for old in (state_dir(out_dir) / "staging").glob(f"{source_id}-*"):
+def prune_staging(keep: Path) -> None:
+    """An input keeps one staged copy: the one of its current content."""
+    prefix = keep.name.rsplit("-", 1)[0]
+    for old in keep.parent.glob(f"{prefix}-*"):
         if old != keep:
             shutil.rmtree(old, ignore_errors=True)

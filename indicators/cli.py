@@ -80,6 +80,11 @@ def run(
     console.print(f"report: {Path(out) / 'run_report.md'}  dictionary: {Path(out) / 'dictionary.json'}")
     for note in report["notes"]:
         console.print(f"[yellow]note:[/] {note}")
+    if report.get("echecs"):
+        err.print(f"[bold red]{len(report['echecs'])} input(s) failed[/]; the other inputs' results are in the layers:")
+        for failure in report["echecs"]:
+            err.print(f"  {failure}")
+        raise typer.Exit(code=3)
 
 
 @app.command()

@@ -17,6 +17,7 @@ import shapely
 
 from . import PACKAGE_DIR
 from .db import connect, run_sql
+from .staging import read_staged
 from .errors import FragiliteError
 from . import plateformes
 from . import qpv as qpv_stage
@@ -61,8 +62,10 @@ class Computed:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def _view(con, name: str, parquet: str) -> None:
-    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{parquet.replace(chr(39), chr(39) * 2)}')")
+def _view(con, name: str, parquet: str | list[str]) -> None:
+    parts = [parquet] if isinstance(parquet, str) else parquet
+    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in parts)
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
 
 
 def from_wkb(values: pd.Series) -> np.ndarray:
@@ -127,6 +130,11 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     notes: list[str] = []
     for sid, path in staged.items():
         _view(con, f"raw_{sid}", path)
+    for table in ("raw_rp_population", "raw_mednum_kit_2020", "raw_contours_iris"):
+        if table[4:] in staged:  # files staged one by one: an IRIS must not come from two of them
+            dup = con.sql(f"SELECT code_iris FROM {table} GROUP BY code_iris HAVING count(*) > 1 LIMIT 5").fetchall()
+            if dup:
+                raise FragiliteError(f"{table[4:]}: IRIS {[d[0] for d in dup]} appear in several input files")
     mednum_mode = "mednum_kit_2020" in staged and "rp_population" not in staged
     run_sql(con, "staging/mednum_kit_2020" if mednum_mode else "staging/rp_iris")
     run_sql(con, "indicators/ifn_counts_iris")
@@ -149,7 +157,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     user_thresholds = read_thresholds(options.thresholds) if options.thresholds else None
     published = None
     if options.method == "d4g-2020" and "mednum_kit_2020__seuils_publies" in staged and options.reference != "france":
-        published = pd.read_parquet(staged["mednum_kit_2020__seuils_publies"])
+        published = read_staged(staged["mednum_kit_2020__seuils_publies"])
 
     geom_source = "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris"
     source_geom = con.sql(f"SELECT g.code_iris, g.epsg, g.wkb, s.code_departement FROM {geom_source} g "

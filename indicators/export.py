@@ -251,7 +251,7 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict
 
 
 def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str,
-                  provenance: dict, started: float) -> dict:
+                  provenance: dict, started: float, failures: list[str] | None = None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     millesime_rp = rp[0] if rp else (2016 if "mednum_kit_2020" in provenance else None)
@@ -288,6 +288,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         "inputs": provenance,
         "stats": computed.stats,
         "notes": computed.notes,
+        "echecs": list(failures or []),
         "outputs": {level: {**info, "sha256": sha256_of(Path(info.get("parquet") or info["csv"]))}
                     for level, info in written.items()},
         "rejects": {"file": str(out_dir / "rejects.csv"), "rows": int(len(rejects))},
@@ -299,7 +300,11 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
 
 
 def report_markdown(report: dict) -> str:
-    lines = [f"# fragilite run report", "",
+    lines = [f"# fragilite run report", ""]
+    if report.get("echecs"):
+        lines += ["## FAILED inputs: their units are missing from the layers", ""]
+        lines += [f"- {f}" for f in report["echecs"]] + [""]
+    lines += [
              f"- method: `{report['method']}`, reference: `{report['reference']}`, CRS: {report['crs']}",
              f"- duration: {report['duration_s']} s", "", "## Inputs", "",
              "| source | millésime | file | sha256 |", "|---|---|---|---|"]

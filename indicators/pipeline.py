@@ -18,7 +18,7 @@ from .export import write_outputs
 from .methods import METHODS
 from .registry import resolve_inputs
 from .scoring import REFERENCES
-from .staging import EMPTY, Staged, stage_empty, stage_source
+from .staging import EMPTY, Staged, merge_staged, stage_empty, stage_source
 from .errors import FragiliteError
 
 
@@ -39,6 +39,32 @@ def plan(given: dict[str, list[Path]]) -> dict[str, list[Path]]:
     return resolve_inputs(given)
 
 
+def stage_all(inputs: dict[str, list[Path]], out_dir: Path, apes: list[str]) -> tuple[list[Staged], list]:
+    """Every input file staged on its own: a broken file (one département's, say) is reported and
+    the others go on. A source none of whose files could be read stops the run."""
+    staged, failures = [], []
+    for sid, paths in inputs.items():
+        parts = []
+        for p in paths:
+            try:
+                parts.append(stage_cached(sid, [p], out_dir, apes))
+            except FragiliteError as exc:
+                failures.append(exc)
+        if parts:
+            staged.append(merge_staged(parts))
+    return staged, failures
+
+
+def check_failures(inputs: dict[str, list[Path]], staged: list[Staged], failures: list) -> None:
+    """Stop when a source has no readable file at all: there is nothing to compute it from.
+    A single failure is raised as itself (an InputError keeps its file, column and rows)."""
+    lost = [sid for sid in inputs if sid not in {s.source for s in staged}]
+    if lost:
+        if len(failures) == 1:
+            raise failures[0]
+        raise FragiliteError("some inputs cannot be read:\n  " + "\n  ".join(str(f) for f in failures))
+
+
 def staged_paths(staged: list[Staged]) -> dict[str, str]:
     paths = {s.source: s.path for s in staged}
     for s in staged:
@@ -49,14 +75,14 @@ def staged_paths(staged: list[Staged]) -> dict[str, str]:
 def stage_cached(source_id: str, paths: list[Path], out_dir: Path, apes: list[str]) -> Staged:
     """Stage a source, or reuse its staged copy if its files have not changed (cache.py)."""
     hashes = [cache.file_hash(p, out_dir) for p in paths]
-    slot = cache.staging_slot(out_dir, source_id, hashes, apes)
+    slot = cache.staging_slot(out_dir, source_id, paths, hashes, apes)
     marker = slot / "staged.json"
     if marker.exists():
         return Staged(**json.loads(marker.read_text(encoding="utf-8")))
     shutil.rmtree(slot, ignore_errors=True)
     staged = stage_source(source_id, paths, slot, apes, hashes)
     marker.write_text(staged.to_json(), encoding="utf-8")   # written last: a crash leaves no marker
-    cache.prune_staging(out_dir, source_id, slot)
+    cache.prune_staging(slot)
     return staged
 
 
@@ -87,14 +113,16 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) 
     if previous is not None:
         return {**previous, "a_jour": True}
     apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
-    staged = [stage_cached(sid, paths, out_dir, apes) for sid, paths in inputs.items()]
+    staged, failures = stage_all(inputs, out_dir, apes)
+    check_failures(inputs, staged, failures)
     work_dir = new_work_dir(out_dir)
     try:
         paths = complete_with_empty(staged_paths(staged), work_dir)
         computed: Computed = compute(paths, options, work_dir)
         report = write_outputs(computed, out_dir, options.method, options.reference,
-                               provenance_of(staged), started)
-        cache.record(out_dir, key)
+                               provenance_of(staged), started, [str(f) for f in failures])
+        if not failures:   # a partial run is never taken for an up-to-date one
+            cache.record(out_dir, key)
         return report
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -12,6 +12,7 @@ import shapely
 
 from .allocation import calibrate, compute_weights
 from .db import run_sql
+from .staging import read_staged
 from .errors import FragiliteError
 
 FIGURES = {"2015": "insee_qpv_demo", "2024": "insee_qpv_pop2024"}
@@ -22,7 +23,7 @@ def official_figures(staged: dict[str, str], liste: str) -> pd.DataFrame:
     frames = []
     for sid in (FIGURES[liste], "anct_qpv_indicateurs" if liste == "2015" else None):
         if sid and sid in staged:
-            frames.append(pd.read_parquet(staged[sid]).set_index("code_qpv"))
+            frames.append(read_staged(staged[sid]).set_index("code_qpv"))
     if not frames:
         return pd.DataFrame(index=pd.Index([], name="code_qpv"))
     out = frames[0]
@@ -38,15 +39,15 @@ def build(con, staged: dict[str, str], liste: str, calibration: str, iris_geoms:
         raise FragiliteError(f"unknown --qpv-calibration {calibration!r}; choose one of {CALIBRATIONS}")
     from .compute import from_wkb, polygonal
 
-    contours = pd.read_parquet(staged[f"qpv_contours_{liste}"])
+    contours = read_staged(staged[f"qpv_contours_{liste}"])
     geoms = from_wkb(contours["wkb"])
     valid, repaired = polygonal(geoms)
     if repaired:
         notes.append(f"qpv: {repaired} QPV polygons were invalid as published and were repaired (make_valid)")
     qpv = pd.DataFrame({"code_qpv": contours["code_qpv"], "geometry": valid, "epsg": contours["epsg"]})
     qpv = qpv[~shapely.is_missing(qpv["geometry"].to_numpy())]
-    cells = pd.read_parquet(staged["filosofi_200m"]) if "filosofi_200m" in staged else None
-    emprise = pd.read_parquet(staged["filosofi_200m_emprise"]) if "filosofi_200m_emprise" in staged else None
+    cells = read_staged(staged["filosofi_200m"]) if "filosofi_200m" in staged else None
+    emprise = read_staged(staged["filosofi_200m_emprise"]) if "filosofi_200m_emprise" in staged else None
     if cells is not None:
         cells = cells[cells["ind"].notna()]
     weights = compute_weights(con, iris_geoms, qpv, cells, emprise)

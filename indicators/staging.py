@@ -27,7 +27,7 @@ from .registry import is_synthetic, sha256_of, source
 @dataclass
 class Staged:
     source: str
-    path: str            # the normalized Parquet file
+    path: str | list     # the normalized Parquet file(s): one per input file, or a glob
     millesime: int | None
     files: list[dict]    # provenance: path, sha256, bytes, synthetic
     rows: int
@@ -136,6 +136,27 @@ def _provenance(source_id: str, paths: list[Path], hashes: list[str] | None = No
     hashes = hashes or [sha256_of(Path(p)) for p in paths]
     return [{"path": str(p), "sha256": h, "bytes": Path(p).stat().st_size,
              "synthetic": is_synthetic(source_id, Path(p))} for p, h in zip(paths, hashes)]
+
+
+def read_staged(paths: str | list[str]) -> pd.DataFrame:
+    """A staged table, which may come in parts (one per input file)."""
+    parts = [paths] if isinstance(paths, str) else list(paths)
+    frames = [pd.read_parquet(p) for p in parts]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def merge_staged(parts: list[Staged]) -> Staged:
+    """One source staged file by file (so that one bad file does not sink the others)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    extras: dict[str, list[str]] = {}
+    for part in parts:
+        for name, path in (part.extras or {}).items():
+            extras.setdefault(name, []).extend(path if isinstance(path, list) else [path])
+    paths = [p for part in parts for p in (part.path if isinstance(part.path, list) else [part.path])]
+    return Staged(first.source, paths, first.millesime, [f for part in parts for f in part.files],
+                  sum(part.rows for part in parts), extras)
 
 
 def stage_empty(source_id: str, work_dir: Path) -> Staged:

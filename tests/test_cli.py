@@ -101,3 +101,20 @@ def test_run_with_bad_input_exits_non_zero(prefect_harness, tmp_path):
     result = runner.invoke(app, ["run", "--input", f"rp_population={tmp_path / 'nope.zip'}", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_run_with_one_broken_departement_exits_non_zero_with_layers(prefect_harness, tmp_path):
+    import shutil
+
+    from indicators import SAMPLE_DIR
+
+    good = tmp_path / "09.csv.gz"
+    bad = tmp_path / "972.csv.gz"
+    shutil.copyfile(SAMPLE_DIR / "mednum_kit_2020/2020/09.csv.gz", good)
+    bad.write_bytes((SAMPLE_DIR / "mednum_kit_2020/2020/972.csv.gz").read_bytes()[:3000])
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--method", "d4g-2020", "--input", f"mednum_kit_2020={good}",
+                                 "--input", f"mednum_kit_2020={bad}", "--out", str(out)])
+    assert result.exit_code == 3, result.output
+    assert "972.csv.gz" in result.output and "failed" in result.output
+    assert (out / "iris.parquet").exists() and "FAILED inputs" in (out / "run_report.md").read_text()

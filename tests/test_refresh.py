@@ -77,3 +77,53 @@ def test_edited_output_is_rebuilt(tmp_path):
     report = run_local({}, tmp_path, RunOptions(territory=["48"]))
     assert "a_jour" not in report
     assert (tmp_path / "regions.parquet").read_bytes()[:4] == b"PAR1"
+
+
+def _departement_files(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "mednum"
+    folder.mkdir()
+    a = folder / "09.csv.gz"
+    b = folder / "972.csv.gz"
+    shutil.copyfile(SAMPLE_DIR / "mednum_kit_2020/2020/09.csv.gz", a)
+    shutil.copyfile(SAMPLE_DIR / "mednum_kit_2020/2020/972.csv.gz", b)
+    return a, b
+
+
+def test_broken_departement_does_not_stop_the_others(tmp_path):
+    import geopandas as gpd
+
+    a, b = _departement_files(tmp_path)
+    b.write_bytes(b.read_bytes()[:5000])       # Martinique's file arrives truncated
+    report = run_local({"mednum_kit_2020": [a, b]}, tmp_path / "out", RunOptions(method="d4g-2020"))
+    assert len(report["echecs"]) == 1 and "972.csv.gz" in report["echecs"][0]
+    iris = gpd.read_parquet(tmp_path / "out" / "iris.parquet")
+    assert set(iris["code_departement"]) == {"09"} and len(iris) == 341
+    assert "FAILED inputs" in (tmp_path / "out" / "run_report.md").read_text()
+    # a partial run is never taken for an up-to-date one
+    again = run_local({"mednum_kit_2020": [a, b]}, tmp_path / "out", RunOptions(method="d4g-2020"))
+    assert "a_jour" not in again
+
+
+def test_touching_one_departement_restages_it_alone(tmp_path):
+    a, b = _departement_files(tmp_path)
+    out = tmp_path / "out"
+    run_local({"mednum_kit_2020": [a, b]}, out, RunOptions(method="d4g-2020"))
+    before = {p.name for p in (state_dir(out) / "staging").iterdir()}
+    data = a.read_bytes()
+    import gzip
+
+    a.write_bytes(gzip.compress(gzip.decompress(data), mtime=1))   # same rows, new bytes
+    report = run_local({"mednum_kit_2020": [a, b]}, out, RunOptions(method="d4g-2020"))
+    after = {p.name for p in (state_dir(out) / "staging").iterdir()}
+    assert "a_jour" not in report and not report["echecs"]
+    assert len(after - before) == 1 and len(before & after) == 1      # 972 reused, 09 restaged
+
+
+def test_same_iris_in_two_files_is_an_error(tmp_path):
+    from indicators.errors import FragiliteError
+
+    a, _ = _departement_files(tmp_path)
+    copy = tmp_path / "09bis.csv.gz"
+    shutil.copyfile(a, copy)
+    with pytest.raises(FragiliteError, match="appear in several input files"):
+        run_local({"mednum_kit_2020": [a, copy]}, tmp_path / "out", RunOptions())
