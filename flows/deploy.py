@@ -3,7 +3,7 @@
 Two ways to run it, both documented in the README:
 - `fragilite deploy --cron ... --work-pool NAME`: registers the deployment on the Prefect server
   (PREFECT_API_URL); a worker of that pool (`prefect worker start --pool NAME`) runs it;
-- `fragilite serve --cron ...`: registers it and runs it from this process (no work pool).
+- `fragilite deploy --serve --cron ...`: registers it and runs it from this process (no work pool).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -208,12 +207,17 @@ def deploy(
     territory: Optional[List[str]] = typer.Option(None, "--territory"),
     qpv: str = typer.Option("2015", "--qpv"),
     download_first: bool = typer.Option(True, "--download/--no-download", help="fetch changed sources before each run"),
+    serve: bool = typer.Option(False, "--serve", help="also run it on schedule from this process (no work pool needed)"),
 ) -> None:
     """Register the refresh on the Prefect server (PREFECT_API_URL) with a cron schedule."""
     from flows.deploy import register
+    from flows.deploy import serve as run_served
 
     try:
         params = _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first)
+        if serve:  # pragma: no cover - long-running
+            run_served(name, cron, params)
+            return
         deployment_id = register(name, cron, params, work_pool)
     except FragiliteError as exc:
         fail(exc)
@@ -221,27 +225,9 @@ def deploy(
 
 
 @app.command()
-def serve(
-    cron: str = typer.Option("0 6 2 * *", "--cron"),
-    name: str = typer.Option("mensuel", "--name"),
-    inputs: List[str] = typer.Option([], "--input"),
-    out: Path = typer.Option(DEFAULT_OUT, "--out"),
-    method: str = typer.Option(DEFAULT_METHOD, "--method"),
-    reference: str = typer.Option("region", "--reference"),
-    territory: Optional[List[str]] = typer.Option(None, "--territory"),
-    qpv: str = typer.Option("2015", "--qpv"),
-    download_first: bool = typer.Option(True, "--download/--no-download"),
-) -> None:  # pragma: no cover - long-running
-    """Register the refresh and run it on schedule from this process (no work pool needed)."""
-    from flows.deploy import serve as run_served
-
-    run_served(name, cron, _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first))
-
-
-@app.command()
 def sources() -> None:
     """Each source: its millésimes, URL, and what is on this machine."""
-    from .registry import RAW_DIR, load_registry, local_path, sample_path
+    from .registry import load_registry, local_path, sample_path
 
     table = Table(title="sources (indicators/sources.yaml)")
     for col in ("source", "millésime", "publisher", "url", "local"):

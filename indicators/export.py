@@ -41,12 +41,11 @@ from typing import Iterator
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from . import PACKAGE_DIR, __version__
 from .compute import LEVELS, Computed, from_wkb
 from .methods import BY_ID, IDS, SCORE_LABELS, SCORES, class_column
-from .registry import load_registry, sha256_of
+from .registry import sha256_of
 
 KEYS = {
     "iris": ["code_iris", "nom_iris", "typ_iris", "code_commune", "nom_commune", "code_epci", "nom_epci",
@@ -300,7 +299,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
 
 
 def report_markdown(report: dict) -> str:
-    lines = [f"# fragilite run report", ""]
+    lines = ["# fragilite run report", ""]
     if report.get("echecs"):
         lines += ["## FAILED inputs: their units are missing from the layers", ""]
         lines += [f"- {f}" for f in report["echecs"]] + [""]

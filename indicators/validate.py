@@ -105,7 +105,6 @@ def validate_file(path: Path, strict: bool = False) -> Report:
     report.info["rows"] = int(len(gdf))
     geoms = gdf.geometry.to_numpy()
     present = ~shapely.is_missing(geoms)
-    types = sorted(set(shapely.get_type_id(geoms[present]).tolist()))
     found = sorted({g.geom_type for g in geoms[present]})
     declared = column["geometry_types"]
     if declared:

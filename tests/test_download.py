@@ -4,7 +4,6 @@ file of the sample, with the faults real servers have."""
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 import zipfile
 from pathlib import Path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from flows.deploy import DEFAULT_CRON, register
 

@@ -4,7 +4,6 @@ is restaged alone; a failed refresh leaves the cache consistent."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import time
 from pathlib import Path

@@ -89,6 +89,37 @@ def extracted(path: Path, patterns: Sequence[str] = ("*",)) -> Iterator[Path]:
         yield target
 
 
+@contextmanager
+def unpacked(path: Path, label: str) -> Iterator[Path]:
+    """The folder holding a vector delivery: the folder itself, or a zip/7z safely extracted."""
+    from ..download import extract  # refuses entries escaping the folder
+
+    if path.is_dir():
+        yield path
+        return
+    if path.suffix.lower() not in {".zip", ".7z"}:
+        yield path.parent
+        return
+    archive_members(path)  # a clear error on a truncated archive
+    with tempfile.TemporaryDirectory(prefix="fragilite-") as tmp:
+        try:
+            extract(path, Path(tmp))
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(label, f"cannot extract archive ({type(exc).__name__}: {exc})") from exc
+        yield Path(tmp)
+
+
+def read_layer(layer: Path, label: str):
+    import pyogrio
+
+    try:
+        return pyogrio.read_dataframe(layer)
+    except Exception as exc:
+        raise InputError(label, f"cannot read {layer.name} ({exc})") from exc
+
+
 def read_text_table(path: Path, label: str | Path | None = None, sep: str = ";",
                     skiprows: int = 0, header: bool = True, names: list[str] | None = None) -> pd.DataFrame:
     """Read a delimited file with every cell as a string (codes keep their zeros: 2A, 01004)."""

@@ -6,17 +6,13 @@ own CRS. Each polygon keeps the CRS it was delivered in; the export reprojects o
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
-import pyogrio
 
 
 from ..errors import InputError
-from ..download import extract
-from .common import archive_members, check_codes, pad_code, require_columns, require_unique
+from .common import check_codes, pad_code, read_layer, require_columns, require_unique, unpacked
 
 # When a .prj is missing, the IGN folder name still says the CRS.
 FOLDER_CRS = {
@@ -26,7 +22,7 @@ FOLDER_CRS = {
 FIELDS = ["INSEE_COM", "NOM_COM", "CODE_IRIS", "NOM_IRIS", "TYP_IRIS"]
 
 
-def _crs_of(frame: gpd.GeoDataFrame, shp: Path, label: str) -> int:
+def _crs_of(frame, shp: Path, label: str) -> int:
     if frame.crs is not None:
         epsg = frame.crs.to_epsg(min_confidence=20)
         if epsg:
@@ -37,19 +33,16 @@ def _crs_of(frame: gpd.GeoDataFrame, shp: Path, label: str) -> int:
     raise InputError(label, f"no CRS for {shp.name} (no .prj and no CRS in the folder name {shp.parent.name})")
 
 
-def _read_folder(root: Path, label: str) -> pd.DataFrame:
-    shapes = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".shp", ".gpkg"})
+def _read_folder(root: Path, label: str, only: Path | None = None) -> pd.DataFrame:
+    shapes = [only] if only else sorted(p for p in root.rglob("*") if p.suffix.lower() in {".shp", ".gpkg"})
     if not shapes:
         raise InputError(label, "no shapefile or GeoPackage inside")
     parts = []
     for shp in shapes:
-        try:
-            frame = pyogrio.read_dataframe(shp)
-        except Exception as exc:
-            raise InputError(label, f"cannot read {shp.name} ({exc})") from exc
-        require_columns(frame, FIELDS, f"{label}!{shp.relative_to(root)}")
+        frame = read_layer(shp, label)
+        require_columns(frame, FIELDS, f"{label}!{shp.name}")
         epsg = _crs_of(frame, shp, label)
-        part = pd.DataFrame({
+        parts.append(pd.DataFrame({
             "code_iris": pad_code(frame["CODE_IRIS"], 9),
             "code_commune": pad_code(frame["INSEE_COM"], 5),
             "nom_commune": frame["NOM_COM"].astype(str),
@@ -57,35 +50,15 @@ def _read_folder(root: Path, label: str) -> pd.DataFrame:
             "typ_iris": frame["TYP_IRIS"].astype(str),
             "epsg": epsg,
             "geometry": frame.geometry.to_numpy(dtype=object),  # plain shapely: CRS kept in epsg
-        })
-        part["member"] = str(shp.relative_to(root))
-        parts.append(part)
+        }))
     return pd.concat(parts, ignore_index=True)
 
 
 def read_contours_iris(path: Path) -> pd.DataFrame:
     label = str(path)
-    if path.is_dir():
-        df = _read_folder(path, label)
-    elif path.suffix.lower() in {".shp", ".gpkg"}:
-        df = _read_folder(path.parent, label) if path.suffix.lower() == ".shp" else _read_folder_file(path, label)
-    else:
-        archive_members(path)  # raises a clear error on a truncated archive
-        with tempfile.TemporaryDirectory(prefix="fragilite-iris-") as tmp:
-            try:
-                extract(path, Path(tmp))   # refuses entries escaping the folder
-            except InputError:
-                raise
-            except Exception as exc:
-                raise InputError(label, f"cannot extract archive ({type(exc).__name__}: {exc})") from exc
-            df = _read_folder(Path(tmp), label)
+    single = path if path.suffix.lower() == ".gpkg" else None
+    with unpacked(path, label) as root:
+        df = _read_folder(root, label, single)
     check_codes(df, "code_iris", "iris", label)
     require_unique(df, "code_iris", label)
-    return df.drop(columns="member")
-
-
-def _read_folder_file(path: Path, label: str) -> pd.DataFrame:
-    with tempfile.TemporaryDirectory() as tmp:
-        link = Path(tmp) / path.name
-        link.symlink_to(path.resolve())
-        return _read_folder(Path(tmp), label)
+    return df

@@ -14,18 +14,16 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
 
-from ..download import extract
 from ..errors import InputError
-from .common import archive_members, extracted, read_text_table, require_columns, spreadsheet_rows, to_numeric
+from .common import (extracted, read_layer, read_text_table, require_columns, require_unique,
+                     spreadsheet_rows, to_numeric, unpacked)
 
 CODE = {"2015": re.compile(r"^QP\d{6}$"), "2024": re.compile(r"^QN\w{5,8}$")}
 FIELDS = {
@@ -47,29 +45,13 @@ def _layers(root: Path) -> list[Path]:
 def read_qpv_contours(path: Path, liste: str) -> pd.DataFrame:
     """code_qpv, nom_qpv, communes (comma-separated, may be empty), epsg, geometry (source CRS)."""
     label = str(path)
-    with tempfile.TemporaryDirectory(prefix="fragilite-qpv-") as tmp:
-        if path.is_dir():
-            root = path
-        elif path.suffix.lower() in {".zip", ".7z"}:
-            archive_members(path)  # clear error on a truncated archive
-            try:
-                extract(path, Path(tmp))   # refuses entries escaping the folder
-            except InputError:
-                raise
-            except Exception as exc:
-                raise InputError(label, f"cannot extract archive ({exc})") from exc
-            root = Path(tmp)
-        else:
-            root = None
-        layers = _layers(root) if root else [path]
+    with unpacked(path, label) as root:
+        layers = _layers(root) if path.is_dir() or path.suffix.lower() in {".zip", ".7z"} else [path]
         if not layers:
             raise InputError(label, "no shapefile, GeoJSON or GeoPackage inside")
         parts = []
         for layer in layers:
-            try:
-                frame = pyogrio.read_dataframe(layer)
-            except Exception as exc:
-                raise InputError(label, f"cannot read {layer.name} ({exc})") from exc
+            frame = read_layer(layer, label)
             fields = FIELDS[liste]
             code = _pick(frame, fields["code"])
             if code is None:
@@ -130,9 +112,7 @@ def read_qpv_figures(path: Path) -> pd.DataFrame:
             out[name] = to_numeric(df[[col]], [col], label, decimal=decimal)[col] * scale
     if len(out.columns) == 1:
         raise InputError(label, "no figure column known by QPV (POP_MUN, popMuniQPV, TX_TOT_60ETPLUS, tp60, tx_tot_empl)")
-    if out["code_qpv"].duplicated().any():
-        dup = out["code_qpv"].duplicated(keep=False)
-        raise InputError(label, "duplicated QPV code", column=key, rows=spreadsheet_rows(np.flatnonzero(dup.to_numpy())))
+    require_unique(df, key, label)
     return out
 
 
@@ -167,9 +147,7 @@ def read_filosofi_200m(path: Path) -> pd.DataFrame:
         "x0": parsed[3].astype(np.int64),
         "ind": values,
     })
-    if out["idcar"].duplicated().any():
-        dup = out["idcar"].duplicated(keep=False)
-        raise InputError(label, "duplicated cell", column=idcol, rows=spreadsheet_rows(np.flatnonzero(dup.to_numpy())))
+    require_unique(df, idcol, label, header_rows)
     return out
 
 
