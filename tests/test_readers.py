@@ -249,3 +249,29 @@ def test_workbook_errors_cite_workbook_rows(tmp_path):
     with pytest.raises(InputError) as exc:
         read_rp_iris(path, "rp_population")
     assert exc.value.rows == [8]     # header on line 6, second data row on line 8
+
+
+def test_decimal_comma_is_read(tmp_path):
+    df = rp_frame("P19")
+    df["P19_POP"] = ["2000,5", "1500,25", "s"]
+    path = tmp_path / "rp.csv"
+    path.write_text(csv_text(df))
+    frame = read_rp_iris(path, "rp_population").frame
+    assert frame["pop"].tolist()[:2] == [2000.5, 1500.25] and np.isnan(frame["pop"].iloc[2])
+    assert frame["pop1529"].tolist() == [400.0] * 3            # other columns unaffected
+
+
+def test_contours_newer_ign_field_names(tmp_path):
+    """The GeoPackage deliveries name the fields code_insee, nom_commune, type_iris…"""
+    import geopandas as gpd
+
+    df = read_contours_iris(SAMPLE_DIR / "contours_iris/2016/CONTOURS-IRIS_2-1__SHP__FRA_2016-01-01.7z")
+    part = df[df["epsg"] == 2154].head(20)
+    gpkg = gpd.GeoDataFrame({"code_insee": part["code_commune"], "nom_commune": part["nom_commune"],
+                             "iris": part["code_iris"].str[5:], "code_iris": part["code_iris"],
+                             "nom_iris": part["nom_iris"], "type_iris": part["typ_iris"]},
+                            geometry=list(part["geometry"]), crs=2154)
+    path = tmp_path / "iris.gpkg"
+    gpkg.to_file(path, driver="GPKG")
+    got = read_contours_iris(path)
+    assert got["code_iris"].tolist() == part["code_iris"].tolist() and set(got["epsg"]) == {2154}

@@ -196,15 +196,25 @@ def spreadsheet_rows(index: Iterable[int], header_rows: int = 1) -> list[int]:
     return [int(i) + header_rows + 1 for i in index]
 
 
+DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+
+
 def to_numeric(df: pd.DataFrame, columns: Iterable[str], label: str | Path, decimal: str = ".",
                header_rows: int = 1) -> pd.DataFrame:
-    """Cast columns to float. Secret markers become NULL; anything else non-numeric is an error."""
+    """Cast columns to float. Secret markers become NULL; anything else non-numeric is an error.
+    A `;`-separated INSEE file may write decimals with a comma: a column whose values all look
+    like `12,5` is read that way (`decimal="auto"`)."""
     out = df.copy()
     for col in columns:
         raw = out[col].astype(str).str.strip()
+        dec = decimal
+        if decimal == "auto":
+            filled = raw[~raw.str.lower().isin(SECRET_TOKENS)]
+            dec = "," if len(filled) and filled.str.match(DECIMAL_COMMA).any() and \
+                not filled.str.contains(".", regex=False).any() else "."
         secret = raw.str.lower().isin(SECRET_TOKENS)
         cleaned = raw.where(~secret, None)
-        if decimal == ",":
+        if dec == ",":
             cleaned = cleaned.str.replace(" ", "", regex=False).str.replace(",", ".", regex=False)
         values = pd.to_numeric(cleaned, errors="coerce")
         bad = values.isna() & ~secret

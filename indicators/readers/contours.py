@@ -20,6 +20,20 @@ FOLDER_CRS = {
     "RGR92UTM40S": 2975, "RGM04UTM38S": 4471, "RGSPM06U21": 4467,
 }
 FIELDS = ["INSEE_COM", "NOM_COM", "CODE_IRIS", "NOM_IRIS", "TYP_IRIS"]
+# the newer IGN deliveries (GeoPackage) name the same fields otherwise
+ALIASES = {"INSEE_COM": ["insee_com", "code_insee"], "NOM_COM": ["nom_com", "nom_commune"],
+           "CODE_IRIS": ["code_iris"], "NOM_IRIS": ["nom_iris"], "TYP_IRIS": ["typ_iris", "type_iris"]}
+
+
+def _canonical(frame):
+    lower = {c.lower(): c for c in frame.columns}
+    renames = {}
+    for field, names in ALIASES.items():
+        if field not in frame.columns:
+            found = next((lower[n] for n in names if n in lower), None)
+            if found:
+                renames[found] = field
+    return frame.rename(columns=renames)
 
 
 def _crs_of(frame, shp: Path, label: str) -> int:
@@ -39,7 +53,7 @@ def _read_folder(root: Path, label: str, only: Path | None = None) -> pd.DataFra
         raise InputError(label, "no shapefile or GeoPackage inside")
     parts = []
     for shp in shapes:
-        frame = read_layer(shp, label)
+        frame = _canonical(read_layer(shp, label))
         require_columns(frame, FIELDS, f"{label}!{shp.name}")
         epsg = _crs_of(frame, shp, label)
         parts.append(pd.DataFrame({

@@ -43,7 +43,7 @@ def read_filosofi_iris(path: Path) -> FilosofiTable:
     df["IRIS"] = pad_code(df["IRIS"], 9)
     check_codes(df, "IRIS", "iris", label)
     require_unique(df, "IRIS", label)
-    df = to_numeric(df, [med, tp60], label)
+    df = to_numeric(df, [med, tp60], label, decimal="auto")
     frame = pd.DataFrame({"code_iris": df["IRIS"], "disp_med": df[med],
                           "disp_tp60": df[tp60] / 100.0})  # published in %, we carry shares
     return FilosofiTable(2000 + int(yy), frame, label)
@@ -61,6 +61,6 @@ def read_filosofi_communes(path: Path) -> FilosofiTable:
     df["CODGEO"] = pad_code(df["CODGEO"], 5)
     check_codes(df, "CODGEO", "commune", label)
     require_unique(df, "CODGEO", label)
-    df = to_numeric(df, [med, tp60], label)
+    df = to_numeric(df, [med, tp60], label, decimal="auto")
     frame = pd.DataFrame({"code_commune": df["CODGEO"], "med": df[med], "tp60": df[tp60] / 100.0})
     return FilosofiTable(2000 + int(yy), frame, label)

@@ -78,7 +78,7 @@ def read_rp_iris(path: Path, source: str) -> RpTable:
     df["COM"] = pad_code(df["COM"], 5)
     check_codes(df, "IRIS", "iris", label, header_rows)
     require_unique(df, "IRIS", label, header_rows)
-    df = to_numeric(df, wanted + present_optional, label, header_rows=header_rows)
+    df = to_numeric(df, wanted + present_optional, label, decimal="auto", header_rows=header_rows)
     out = pd.DataFrame({"code_iris": df["IRIS"], "code_commune": df["COM"]})
     for col in LABELS:  # always present, NULL when a file lacks them, so SQL sees one shape
         out[col.lower()] = df[col].astype(str) if col in df.columns else None
