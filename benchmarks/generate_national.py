@@ -1,0 +1,336 @@
+"""A SYNTHETIC national dataset, in the published layouts, for the France-scale benchmark.
+
+EVERYTHING IT WRITES IS SYNTHETIC (seeded): invented IRIS, communes, populations, QPVs and SIRENE
+establishments, with realistic sizes and shapes. Scale 1.0 is about France: 49 000 IRIS,
+35 000 communes, 1 600 QPVs, 40 million SIRENE establishments.
+
+Shapes: IRIS are Voronoi cells of points clustered around cities (dense, small) and spread over
+the countryside (one IRIS per commune), in Lambert-93, their edges densified to realistic vertex
+counts; QPVs are small estates inside dense city IRIS; SIRENE points cluster where people live.
+Layouts: those the readers of `indicators/readers/` read (RP IRIS zips, Filosofi, CONTOURS-IRIS
+7z, EPCI composition, QPV shapefile zip and DEMO file, Filosofi 200 m cells around the QPVs with
+their emprise, SIRENE stock and geolocation files as zip of CSV and as parquet).
+
+Run: python benchmarks/generate_national.py --scale 0.1 --out benchmarks/data/0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import duckdb
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import py7zr
+import shapely
+
+XMIN, XMAX, YMIN, YMAX = 150_000, 1_150_000, 6_150_000, 7_050_000
+DEPS = [f"{i:02d}" for i in range(1, 96) if i != 20]      # 94 metropolitan codes, Corsica left out
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+
+
+def _csv(df: pd.DataFrame, sep: str = ";") -> bytes:
+    buf = io.StringIO()
+    df.to_csv(buf, sep=sep, index=False, lineterminator="\n")
+    return buf.getvalue().encode()
+
+
+def geography(rng: np.random.Generator, scale: float) -> gpd.GeoDataFrame:
+    n_iris = max(200, int(49_000 * scale))
+    n_communes = max(150, int(35_000 * scale))
+    n_cities = max(5, int(300 * scale))
+    city_iris = n_iris - (n_communes - n_cities)          # IRIS of the split communes
+    # city sizes: a few large cities, many small ones
+    sizes = rng.pareto(1.2, n_cities) + 1
+    sizes = np.maximum(2, np.round(sizes / sizes.sum() * city_iris)).astype(int)
+    sizes[0] += city_iris - sizes.sum()
+    centres = np.column_stack([rng.uniform(XMIN + 50_000, XMAX - 50_000, n_cities),
+                               rng.uniform(YMIN + 50_000, YMAX - 50_000, n_cities)])
+    pts, commune_of, kind = [], [], []
+    for c, (size, centre) in enumerate(zip(sizes, centres)):
+        spread = 1_500 * np.sqrt(size)
+        pts.append(centre + rng.normal(0, spread, (size, 2)))
+        commune_of += [c] * size
+        kind += ["H"] * size
+    rural = n_communes - n_cities
+    pts.append(np.column_stack([rng.uniform(XMIN, XMAX, rural), rng.uniform(YMIN, YMAX, rural)]))
+    commune_of += list(range(n_cities, n_cities + rural))
+    kind += ["Z"] * rural
+    xy = np.clip(np.vstack(pts), [XMIN + 1, YMIN + 1], [XMAX - 1, YMAX - 1])
+    xy += rng.uniform(-0.5, 0.5, xy.shape)                 # no two seeds at the same place
+    seeds = shapely.points(xy)
+    cells = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=shapely.box(XMIN, YMIN, XMAX, YMAX),
+                                     ordered=True)
+    polys = shapely.intersection(np.asarray(shapely.get_parts(cells)), shapely.box(XMIN, YMIN, XMAX, YMAX))
+    # densify the edges: real IRIS contours have hundreds of vertices
+    lengths = shapely.length(polys)
+    polys = shapely.segmentize(polys, np.maximum(lengths / 120, 5.0))
+    commune_of = np.array(commune_of)
+    # départements: a grid of 94 bands over France; régions: groups of about 7 départements
+    dep_idx = (np.floor((xy[:, 0] - XMIN) / (XMAX - XMIN) * 10).clip(0, 9) * 10
+               + np.floor((xy[:, 1] - YMIN) / (YMAX - YMIN) * 10).clip(0, 9)).astype(int) % len(DEPS)
+    # a commune lies in one département: the one of its first IRIS
+    first = pd.Series(dep_idx).groupby(commune_of).first()
+    dep_idx = first.reindex(commune_of).to_numpy()
+    deps = np.array(DEPS)[dep_idx]
+    communes = np.array([f"{d}{(c % 900) + 1:03d}" for d, c in zip(deps, commune_of)])
+    # make commune codes unique per commune
+    codes = pd.Series(communes).groupby(commune_of).first()
+    uniq = {}
+    for c, code in codes.items():
+        base, n = code, 0
+        while code in uniq.values():
+            n += 1
+            code = f"{base[:2]}{(int(base[2:]) + n) % 1000:03d}"
+        uniq[c] = code
+    communes = np.array([uniq[c] for c in commune_of])
+    order = pd.Series(range(len(commune_of))).groupby(commune_of).cumcount().to_numpy()
+    code_iris = np.where(np.array(kind) == "Z", [c + "0000" for c in communes],
+                         [f"{c}{i + 101:04d}" for c, i in zip(communes, order)])
+    pop = np.where(np.array(kind) == "H", rng.normal(2200, 500, len(kind)).clip(300),
+                   rng.lognormal(np.log(450), 0.9, len(kind)).clip(20))
+    return gpd.GeoDataFrame({
+        "code_iris": code_iris, "code_commune": communes, "dep": deps,
+        "reg": np.array([f"{11 + (DEPS.index(d) // 7) * 3:02d}" for d in deps]),
+        "typ_iris": kind, "pop": pop.round(3), "x": xy[:, 0], "y": xy[:, 1],
+        "city": commune_of < n_cities,
+    }, geometry=polys, crs=2154)
+
+
+def write_rp(g: gpd.GeoDataFrame, rng: np.random.Generator, out: Path) -> None:
+    n, pop = len(g), g["pop"].to_numpy()
+    share = lambda lo, hi: rng.uniform(lo, hi, n)
+    base = pd.DataFrame({"IRIS": g["code_iris"], "REG": g["reg"], "DEP": g["dep"], "COM": g["code_commune"],
+                         "LIBCOM": "Commune " + g["code_commune"], "LIBIRIS": "Iris " + g["code_iris"],
+                         "TYP_IRIS": g["typ_iris"]})
+    men = pop / share(2.0, 2.5)
+    tables = {
+        "rp_population/2016/base-ic-evol-struct-pop-2016": {
+            "P16_POP": pop, "P16_POP1529": pop * share(0.12, 0.25), "P16_POP65P": pop * share(0.12, 0.30),
+            "P16_POP6074": pop * share(0.10, 0.18), "P16_POP75P": pop * share(0.05, 0.12)},
+        "rp_familles/2016/base-ic-couples-familles-menages-2016": {
+            "C16_MEN": men, "C16_MENPSEUL": men * share(0.25, 0.50), "C16_FAM": men * share(0.5, 0.7),
+            "C16_FAMMONO": men * share(0.5, 0.7) * share(0.08, 0.3)},
+        "rp_diplomes/2016/base-ic-diplomes-formation-2016": {
+            "P16_NSCOL15P": pop * 0.75, "P16_NSCOL15P_DIPLMIN": pop * 0.75 * share(0.15, 0.45)},
+        "rp_activite/2016/base-ic-activite-residents-2016": {
+            "P16_ACT1564": pop * 0.47, "P16_CHOM1564": pop * 0.47 * share(0.05, 0.25),
+            "P16_ACTOCC15P": pop * 0.42, "P16_ACTOCC1564": pop * 0.41},
+    }
+    for stem, cols in tables.items():
+        df = base.copy()
+        for k, v in cols.items():
+            df[k] = np.round(v, 6)
+        name = Path(stem).name
+        _zip(out / f"{stem}.zip", {f"{name}.CSV": _csv(df)})
+
+
+def write_filosofi(g: gpd.GeoDataFrame, rng: np.random.Generator, out: Path) -> None:
+    city = g[g["city"]]
+    iris = pd.DataFrame({"IRIS": city["code_iris"], "DISP_MED15": rng.normal(19_500, 3_500, len(city)).round(),
+                         "DISP_TP6015": rng.uniform(5, 45, len(city)).round(1).astype(str)})
+    iris.loc[iris.sample(frac=0.03, random_state=1).index, "DISP_TP6015"] = ""   # secret
+    target = out / "filosofi_iris/2015/BASE_TD_FILO_DISP_IRIS_2015.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_csv(iris))
+    com = g.groupby("code_commune").size().index
+    c = pd.DataFrame({"CODGEO": com, "MED16": rng.normal(20_500, 3_000, len(com)).round(),
+                      "TP6016": rng.uniform(5, 30, len(com)).round(1)})
+    _zip(out / "filosofi_communes/2016/base-cc-filosofi-2016.zip", {"cc_filosofi_2016_COM.CSV": _csv(c)})
+
+
+def write_contours(g: gpd.GeoDataFrame, out: Path) -> None:
+    work = out / ".work-contours"
+    shutil.rmtree(work, ignore_errors=True)
+    folder = work / "CONTOURS-IRIS" / "1_DONNEES_LIVRAISON" / "CONTOURS-IRIS_2-1_SHP_LAMB93_FXX-2016"
+    folder.mkdir(parents=True)
+    gpd.GeoDataFrame({"INSEE_COM": g["code_commune"], "NOM_COM": "Commune " + g["code_commune"],
+                      "IRIS": g["code_iris"].str[5:], "CODE_IRIS": g["code_iris"], "NOM_IRIS": "Iris " + g["code_iris"],
+                      "TYP_IRIS": g["typ_iris"]}, geometry=g.geometry, crs=2154).to_file(folder / "CONTOURS-IRIS.shp")
+    target = out / "contours_iris/2016/CONTOURS-IRIS.7z"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with py7zr.SevenZipFile(target, "w") as a:
+        a.writeall(work / "CONTOURS-IRIS", "CONTOURS-IRIS")
+    shutil.rmtree(work)
+
+
+def write_epci(g: gpd.GeoDataFrame, rng: np.random.Generator, out: Path) -> None:
+    com = g.groupby("code_commune").agg(dep=("dep", "first"), reg=("reg", "first"), x=("x", "mean")).reset_index()
+    # about 36 communes per EPCI, within a département
+    com["epci"] = [f"2{int(d):02d}{int(x // 40_000):03d}00" for d, x in zip(com["dep"], com["x"])]
+    df = pd.DataFrame({"CODGEO": com["code_commune"], "LIBGEO": "Commune " + com["code_commune"],
+                       "EPCI": com["epci"], "LIBEPCI": "CC " + com["epci"], "DEP": com["dep"], "REG": com["reg"]})
+    target = out / "epci_composition/2020/composition_communale.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_csv(df))
+
+
+def write_qpv(g: gpd.GeoDataFrame, rng: np.random.Generator, scale: float, out: Path) -> gpd.GeoDataFrame:
+    n = max(3, int(1_600 * scale))
+    dense = g[g["city"]].sample(n=n, random_state=int(rng.integers(1 << 30)), replace=len(g[g["city"]]) < n)
+    centres = shapely.points(dense["x"].to_numpy(), dense["y"].to_numpy())
+    radius = rng.uniform(150, 450, n)
+    polys = shapely.buffer(centres, radius, quad_segs=8)
+    dep3 = dense["dep"].str.zfill(3).to_numpy()
+    codes = [f"QP{d}{i:03d}" for i, d in enumerate(dep3)]
+    qpv = gpd.GeoDataFrame({"CODE_QP": codes, "NOM_QP": [f"Quartier {c}" for c in codes],
+                            "COMMUNE_QP": dense["code_commune"].to_numpy()}, geometry=polys, crs=2154)
+    qpv = qpv.drop_duplicates("CODE_QP")
+    work = out / ".work-qpv"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    qpv.to_file(work / "QP_METROPOLE_LB93.shp")
+    _zip(out / "qpv_contours_2015/2015/qp-politiquedelaville-shp.zip", {f.name: f.read_bytes() for f in work.iterdir()})
+    shutil.rmtree(work)
+    demo = pd.DataFrame({"CODGEO": qpv["CODE_QP"], "POP_MUN": (qpv.area * 0.012).round().astype(int),
+                         "TX_TOT_60ETPLUS": [f"{v:.1f}".replace(".", ",") for v in rng.uniform(10, 30, len(qpv))]})
+    target = out / "insee_qpv_demo/2020/data_DEMO_2020_V1_QP.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_csv(demo))
+    return qpv
+
+
+def write_cells(qpv: gpd.GeoDataFrame, rng: np.random.Generator, out: Path) -> None:
+    """200 m cells (EPSG:3035) around each QPV, denser inside it, and the emprise they cover."""
+    boxes = qpv.to_crs(3035).buffer(800).bounds
+    rows, emprise = [], []
+    for b in boxes.itertuples():
+        x0, y0 = int(b.minx // 200 * 200), int(b.miny // 200 * 200)
+        x1, y1 = int(b.maxx // 200 * 200) + 200, int(b.maxy // 200 * 200) + 200
+        emprise.append(("EPSG:3035", x0, y0, x1, y1, "synthetique"))
+        xs, ys = np.meshgrid(np.arange(x0, x1, 200), np.arange(y0, y1, 200))
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        d = np.hypot(xs - cx, ys - cy)
+        ind = np.where(d < 400, rng.uniform(80, 300, d.shape), rng.uniform(0, 40, d.shape)).round(1)
+        for x, y, v in zip(xs.ravel(), ys.ravel(), ind.ravel()):
+            if v > 1:
+                rows.append((f"CRS3035RES200mN{y}E{x}", "0", v))
+    cells = pd.DataFrame(rows, columns=["Idcar_200m", "I_est_200", "Ind"]).drop_duplicates("Idcar_200m")
+    _zip(out / "filosofi_200m/2019/Filosofi2019_carreaux_200m_csv.zip", {"carreaux_200m_met.csv": _csv(cells)})
+    pd.DataFrame(emprise, columns=["crs", "xmin", "ymin", "xmax", "ymax", "fichier"]).to_csv(
+        out / "filosofi_200m/2019/emprise.csv", sep=";", index=False)
+
+
+def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed: int, out: Path,
+                 csv: bool = True) -> None:
+    """SIRENE with DuckDB: 40 M x scale establishments, 0.6 % of them riders or VTC drivers."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from generate_sirene import ETAB_COLUMNS, GEO_COLUMNS, UL_COLUMNS
+
+    n = max(10_000, int(40_000_000 * scale))
+    con = duckdb.connect()
+    iris = pd.DataFrame({"code_iris": g["code_iris"], "code_commune": g["code_commune"], "x": g["x"], "y": g["y"],
+                         "w": g["pop"] / g["pop"].sum()})
+    iris["cum"] = iris["w"].cumsum()
+    con.register("iris_df", iris)
+    con.execute(f"SELECT setseed({(seed % 1000) / 1000})")
+    con.execute(f"""
+        CREATE TABLE e AS
+        WITH r AS (SELECT i, random() AS u, random() AS a, random() AS k, random() AS j1, random() AS j2
+                   FROM range({n}) t(i))
+        SELECT r.*, s.code_iris, s.code_commune, s.x + (j1 - 0.5) * 40 AS px, s.y + (j2 - 0.5) * 40 AS py
+        FROM r ASOF JOIN (SELECT * FROM iris_df ORDER BY cum) s ON r.u <= s.cum
+    """)
+    sub = {c: "''" for c in ETAB_COLUMNS}
+    sub.update({
+        "siren": "CAST(300000000 + i AS VARCHAR)", "nic": "'00011'", "siret": "CAST(300000000 + i AS VARCHAR) || '00011'",
+        "statutDiffusionEtablissement": "'O'", "dateCreationEtablissement": "'2019-06-01'",
+        "dateDernierTraitementEtablissement": "'2023-12-20T03:14:07.000'", "etablissementSiege": "'true'",
+        "numeroVoieEtablissement": "CAST(1 + i % 150 AS VARCHAR)", "typeVoieEtablissement": "'RUE'",
+        # distinct addresses: a shared one would (rightly) look like a domiciliation
+        "libelleVoieEtablissement": "'DES ' || CAST(i // 150 AS VARCHAR)", "codeCommuneEtablissement": "code_commune",
+        "coordonneeLambertAbscisseEtablissement": "CAST(round(px, 1) AS VARCHAR)",
+        "coordonneeLambertOrdonneeEtablissement": "CAST(round(py, 1) AS VARCHAR)",
+        "etatAdministratifEtablissement": "CASE WHEN k < 0.3 THEN 'F' ELSE 'A' END",
+        "activitePrincipaleEtablissement": "CASE WHEN a < 0.0045 THEN '53.20Z' WHEN a < 0.006 THEN '49.32Z' "
+                                           "WHEN a < 0.3 THEN '47.11B' ELSE '70.22Z' END",
+        "nomenclatureActivitePrincipaleEtablissement": "'NAFRev2'",
+        "caractereEmployeurEtablissement": "CASE WHEN k > 0.97 THEN 'O' ELSE 'N' END",
+    })
+    ul = {c: "''" for c in UL_COLUMNS}
+    ul.update({"siren": "CAST(300000000 + i AS VARCHAR)", "statutDiffusionUniteLegale": "'O'",
+               "categorieJuridiqueUniteLegale": "CASE WHEN k BETWEEN 0.8 AND 0.9 THEN '5710' ELSE '1000' END",
+               "etatAdministratifUniteLegale": "'A'"})
+    geo = {c: "''" for c in GEO_COLUMNS}
+    geo.update({"siret": "CAST(300000000 + i AS VARCHAR) || '00011'", "x": "CAST(round(px, 1) AS VARCHAR)",
+                "y": "CAST(round(py, 1) AS VARCHAR)", "qualite_xy": "'11'", "epsg": "'2154'",
+                "plg_code_commune": "code_commune", "plg_iris": "substr(code_iris, 6, 4)",
+                "plg_qp15": "''"})
+    folder = out / "sirene/2024"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, cols, sep in (("StockEtablissement_utf8", sub, ","), ("StockUniteLegale_utf8", ul, ","),
+                            ("GeolocalisationEtablissement_Sirene_pour_etudes_statistiques_utf8", geo, ";")):
+        select = ", ".join(f"{expr} AS \"{name}\"" for name, expr in cols.items())
+        where = "WHERE j1 > 0.02" if stem.startswith("Geoloc") else ""   # 2 % missing from the geolocation file
+        con.execute(f"COPY (SELECT {select} FROM e {where} ORDER BY i) TO '{folder / stem}.parquet' (FORMAT parquet)")
+        if csv:
+            tmp = folder / f"{stem}.csv"
+            con.execute(f"COPY (SELECT {select} FROM e {where} ORDER BY i) TO '{tmp}' (HEADER, DELIMITER '{sep}')")
+            with zipfile.ZipFile(folder / f"{stem}.zip", "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+                zf.write(tmp, tmp.name)
+            tmp.unlink()
+    con.close()
+
+
+def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True) -> dict:
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    g = geography(rng, scale)
+    write_rp(g, rng, out)
+    write_filosofi(g, rng, out)
+    write_contours(g, out)
+    write_epci(g, rng, out)
+    qpv = write_qpv(g, rng, scale, out)
+    write_cells(qpv, rng, out)
+    write_sirene(g, qpv, scale, seed, out, csv=csv_sirene)
+    meta = {"scale": scale, "seed": seed, "iris": int(len(g)), "communes": int(g["code_commune"].nunique()),
+            "qpv": int(len(qpv)), "synthetic": True}
+    (out / "SYNTHETIQUE.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def inputs(out: Path, sirene: str = "zip") -> dict[str, list[Path]]:
+    """The --input map of a generated dataset."""
+    s = out / "sirene/2024"
+    ext = "zip" if sirene == "zip" else "parquet"
+    return {
+        "rp_population": [out / "rp_population/2016/base-ic-evol-struct-pop-2016.zip"],
+        "rp_familles": [out / "rp_familles/2016/base-ic-couples-familles-menages-2016.zip"],
+        "rp_diplomes": [out / "rp_diplomes/2016/base-ic-diplomes-formation-2016.zip"],
+        "rp_activite": [out / "rp_activite/2016/base-ic-activite-residents-2016.zip"],
+        "filosofi_iris": [out / "filosofi_iris/2015/BASE_TD_FILO_DISP_IRIS_2015.csv"],
+        "filosofi_communes": [out / "filosofi_communes/2016/base-cc-filosofi-2016.zip"],
+        "contours_iris": [out / "contours_iris/2016/CONTOURS-IRIS.7z"],
+        "epci_composition": [out / "epci_composition/2020/composition_communale.csv"],
+        "qpv_contours_2015": [out / "qpv_contours_2015/2015/qp-politiquedelaville-shp.zip"],
+        "insee_qpv_demo": [out / "insee_qpv_demo/2020/data_DEMO_2020_V1_QP.csv"],
+        "filosofi_200m": [out / "filosofi_200m/2019/Filosofi2019_carreaux_200m_csv.zip"],
+        "filosofi_200m_emprise": [out / "filosofi_200m/2019/emprise.csv"],
+        "sirene_etablissements": [s / f"StockEtablissement_utf8.{ext}"],
+        "sirene_unites_legales": [s / f"StockUniteLegale_utf8.{ext}"],
+        "sirene_geolocalisation": [s / f"GeolocalisationEtablissement_Sirene_pour_etudes_statistiques_utf8.{ext}"],
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="SYNTHETIC national dataset for the benchmark")
+    parser.add_argument("--scale", type=float, default=0.01)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=2024)
+    args = parser.parse_args()
+    out = args.out or Path(__file__).resolve().parent / "data" / str(args.scale)
+    print(generate(args.scale, out, args.seed))

@@ -1,0 +1,235 @@
+"""France-scale benchmark: one dataset, one run, every figure, printed as a table and as one JSON
+line (last line). On a SYNTHETIC national dataset (benchmarks/generate_national.py).
+
+  python benchmarks/run.py --scale 0.1
+
+(a) refresh_s, peak_rss_mb: the full refresh from raw files (run_local, no Prefect server:
+    its start-up is not the pipeline's cost), wall time and peak RSS of the whole process tree;
+(b) floor_s: DuckDB (and pyogrio for the shapefiles) reading every input once;
+(c) baseline_s: a straightforward pandas/geopandas implementation of the same IRIS outputs
+    (ifn-2020 scores, riders and VTC drivers per IRIS), the way a newcomer would write it;
+(d) noop_s: a second refresh on unchanged inputs;
+(e) outputs_agree: the baseline's and the pipeline's IRIS numbers are equal (1e-9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from generate_national import generate, inputs  # noqa: E402
+
+
+def measure(cmd: list[str], timeout: float | None = None) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (MB) of the process and its children, exit code."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        if timeout and time.perf_counter() - start > timeout:
+            proc.kill()
+            return float("nan"), peak / 2**20, -9
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        sys.stderr.write(proc.stderr.read().decode()[-3000:])
+    return wall, peak / 2**20, proc.returncode
+
+
+REFRESH = """
+import sys, json
+sys.path.insert(0, {here!r}); sys.path.insert(0, {root!r})
+from pathlib import Path
+from generate_national import inputs
+from indicators.compute import RunOptions
+from indicators.pipeline import run_local
+report = run_local(inputs(Path({data!r}), {sirene!r}), Path({out!r}), RunOptions())
+print(json.dumps({{"a_jour": report.get("a_jour", False)}}))
+"""
+
+
+def floor(data: Path, sirene: str) -> float:
+    """Read every input once, as fast as the tools allow: the cost no pipeline can avoid."""
+    import duckdb
+    import pyogrio
+
+    start = time.perf_counter()
+    con = duckdb.connect()
+    with tempfile.TemporaryDirectory() as tmp:
+        for sid, paths in inputs(data, sirene).items():
+            for p in paths:
+                if p.suffix == ".7z":
+                    import py7zr
+                    with py7zr.SevenZipFile(p) as a:
+                        a.extractall(tmp)
+                    for shp in Path(tmp).rglob("*.shp"):
+                        pyogrio.read_dataframe(shp)
+                elif p.suffix == ".zip" and sid.startswith("qpv"):
+                    with zipfile.ZipFile(p) as zf:
+                        zf.extractall(tmp)
+                    for shp in Path(tmp).glob("*.shp"):
+                        pyogrio.read_dataframe(shp)
+                elif p.suffix == ".zip":
+                    with zipfile.ZipFile(p) as zf:
+                        for name in zf.namelist():
+                            target = Path(tmp) / name
+                            with zf.open(name) as src, open(target, "wb") as dst:
+                                shutil.copyfileobj(src, dst, 1 << 22)
+                            sep = ";" if not sid.startswith("sirene") or "Geoloc" in name else ","
+                            con.execute(f"SELECT count(*) FROM read_csv('{target}', delim='{sep}', header=true, "
+                                        "all_varchar=true)").fetchone()
+                            target.unlink()
+                elif p.suffix == ".parquet":
+                    con.execute(f"SELECT count(*) FROM read_parquet('{p}')").fetchone()
+                else:
+                    con.execute(f"SELECT count(*) FROM read_csv('{p}', delim=';', header=true, all_varchar=true)").fetchone()
+    return time.perf_counter() - start
+
+
+BASELINE = """
+import sys, json, zipfile
+import numpy as np, pandas as pd
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from generate_national import inputs
+inp = inputs(Path({data!r}), "zip")
+def rp(sid):
+    with zipfile.ZipFile(inp[sid][0]) as zf:
+        return pd.read_csv(zf.open(zf.namelist()[0]), sep=";", dtype={{"IRIS": str, "COM": str, "REG": str, "DEP": str}})
+pop, fam, dip, act = rp("rp_population"), rp("rp_familles"), rp("rp_diplomes"), rp("rp_activite")
+df = pop.merge(fam, on="IRIS", suffixes=("", "_f")).merge(dip, on="IRIS", suffixes=("", "_d")).merge(act, on="IRIS", suffixes=("", "_a"))
+fi = pd.read_csv(inp["filosofi_iris"][0], sep=";", dtype={{"IRIS": str}})
+with zipfile.ZipFile(inp["filosofi_communes"][0]) as zf:
+    fc = pd.read_csv(zf.open(zf.namelist()[0]), sep=";", dtype={{"CODGEO": str}})
+df = df.merge(fi, on="IRIS", how="left").merge(fc, left_on="COM", right_on="CODGEO", how="left")
+split = set(fi["IRIS"].str[:5])
+df["tp"] = np.where(df["IRIS"].isin(fi["IRIS"]), df["DISP_TP6015"] / 100, np.where(df["COM"].isin(split), np.nan, df["TP6016"] / 100))
+df["rev"] = np.where(df["IRIS"].isin(fi["IRIS"]), df["DISP_MED15"], np.where(df["COM"].isin(split), np.nan, df["MED16"]))
+ind = {{"taux_pauvrete": ("tp", None), "familles_monoparentales": ("C16_FAMMONO", "C16_FAM"),
+       "menages_une_personne": ("C16_MENPSEUL", "C16_MEN"), "chomeurs_15_64": ("P16_CHOM1564", "P16_ACT1564"),
+       "personnes_15_29": ("P16_POP1529", "P16_POP"), "personnes_65_plus": ("P16_POP65P", "P16_POP"),
+       "peu_diplomes": ("P16_NSCOL15P_DIPLMIN", "P16_NSCOL15P")}}
+pts = {{}}
+for k, (num, den) in ind.items():
+    if den is None:
+        df["n_tp"], df["d_tp"] = df["tp"] * df["P16_POP"], df["P16_POP"].where(df["tp"].notna())
+        x = df["tp"]; s = df.groupby("REG")["n_tp"].transform("sum") / df.groupby("REG")["d_tp"].transform("sum")
+    else:
+        x = df[num] / df[den].where(df[den] > 0)
+        ok = df[num].notna() & df[den].notna()
+        s = df[num].where(ok).groupby(df["REG"]).transform("sum") / df[den].where(ok).groupby(df["REG"]).transform("sum")
+    pts[k] = 100 * x / s
+# income threshold: population-weighted median of communal medians over the region
+com = df.groupby("COM").agg(REG=("REG", "first"), pop=("P16_POP", "sum"), med=("MED16", "first"))
+iris_med = df.groupby("COM")["rev"].median()
+def wmed(g):
+    g = g.dropna(subset=["med"]).sort_values("med"); c = g["pop"].cumsum()
+    return g.loc[c >= c.iloc[-1] / 2, "med"].iloc[0] if len(g) else np.nan
+thr = com.groupby("REG").apply(wmed)
+pts["revenu_median"] = 100 * (2 - df["rev"] / df["REG"].map(thr))
+score = pd.DataFrame(pts).mean(axis=1)
+# SIRENE, the newcomer's way: read everything with pandas
+def sz(sid, sep, cols):
+    with zipfile.ZipFile(inp[sid][0]) as zf:
+        return pd.read_csv(zf.open(zf.namelist()[0]), sep=sep, dtype=str, usecols=cols, keep_default_na=False)
+e = sz("sirene_etablissements", ",", ["siret", "siren", "activitePrincipaleEtablissement", "etatAdministratifEtablissement",
+       "caractereEmployeurEtablissement", "coordonneeLambertAbscisseEtablissement", "coordonneeLambertOrdonneeEtablissement"])
+u = sz("sirene_unites_legales", ",", ["siren", "categorieJuridiqueUniteLegale"])
+g = sz("sirene_geolocalisation", ";", ["siret", "plg_code_commune", "plg_iris"])
+e = e.merge(u, on="siren").merge(g, on="siret", how="left")
+e = e[e["activitePrincipaleEtablissement"].isin(["53.20Z", "49.32Z"]) & (e["etatAdministratifEtablissement"] == "A")
+      & (e["caractereEmployeurEtablissement"] != "O") & (e["categorieJuridiqueUniteLegale"] == "1000")]
+e["code_iris"] = (e["plg_code_commune"] + e["plg_iris"]).where(e["plg_iris"].fillna("") != "")
+# not in the geolocation file: the stock's Lambert coordinates in the IRIS polygons
+import geopandas as gpd, py7zr, tempfile
+missing = e[e["code_iris"].isna()]
+with tempfile.TemporaryDirectory() as tmp:
+    with py7zr.SevenZipFile(inp["contours_iris"][0]) as a:
+        a.extractall(tmp)
+    iris = gpd.read_file(next(Path(tmp).rglob("*.shp")))[["CODE_IRIS", "geometry"]]
+pts = gpd.GeoDataFrame(missing[["siret"]], geometry=gpd.points_from_xy(missing["coordonneeLambertAbscisseEtablissement"].astype(float),
+                       missing["coordonneeLambertOrdonneeEtablissement"].astype(float)), crs=2154)
+hit = gpd.sjoin(pts, iris.set_crs(2154, allow_override=True), predicate="within").groupby("siret")["CODE_IRIS"].min()
+e.loc[e["code_iris"].isna(), "code_iris"] = e.loc[e["code_iris"].isna(), "siret"].map(hit)
+e = e[e["code_iris"].notna()]
+cnt = e.groupby(["code_iris", "activitePrincipaleEtablissement"]).size().unstack(fill_value=0)
+out = pd.DataFrame({{"code_iris": df["IRIS"], "score_global": score}})
+out["livreurs"] = out["code_iris"].map(cnt.get("53.20Z", pd.Series(dtype=int))).fillna(0)
+out["vtc"] = out["code_iris"].map(cnt.get("49.32Z", pd.Series(dtype=int))).fillna(0)
+out.to_parquet({target!r})
+"""
+
+
+def agree(pipeline_out: Path, baseline: Path) -> bool:
+    import geopandas as gpd
+    import pandas as pd
+
+    a = gpd.read_parquet(pipeline_out / "iris.parquet")[["code_iris", "score_global", "livreurs", "vtc"]].set_index("code_iris")
+    b = pd.read_parquet(baseline).set_index("code_iris").reindex(a.index)
+    same_counts = (a["livreurs"] == b["livreurs"]).all() and (a["vtc"] == b["vtc"]).all()
+    diff = (a["score_global"] - b["score_global"]).abs()
+    return bool(same_counts and (diff.max() < 1e-9))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, required=True)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--baseline-timeout", type=float, default=1800)
+    args = parser.parse_args()
+    data = args.data or HERE / "data" / str(args.scale)
+    if not (data / "SYNTHETIQUE.json").exists():
+        t = time.perf_counter()
+        generate(args.scale, data)
+        print(f"generated {data} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+    code = REFRESH.format(here=str(HERE), root=str(ROOT), data=str(data), sirene="zip", out=str(out))
+    refresh_s, peak, rc = measure([sys.executable, "-c", code])
+    noop_s, _, _ = measure([sys.executable, "-c", code])
+    floor_s = floor(data, "zip")
+    target = out / "baseline.parquet"
+    baseline_s, base_peak, brc = measure([sys.executable, "-c", BASELINE.format(here=str(HERE), data=str(data), target=str(target))],
+                                         timeout=args.baseline_timeout)
+    result = {
+        "scale": args.scale,
+        "refresh_s": round(refresh_s, 2) if rc == 0 else None,
+        "floor_s": round(floor_s, 2),
+        "baseline_s": round(baseline_s, 2) if brc == 0 else None,
+        "noop_s": round(noop_s, 2),
+        "peak_rss_mb": round(peak),
+        "outputs_agree": agree(out, target) if brc == 0 and rc == 0 else None,
+    }
+    meta = json.loads((data / "SYNTHETIQUE.json").read_text())
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB; dataset (SYNTHETIC): {meta}")
+    print(f"{'figure':<16}{'value':>12}")
+    for k, v in result.items():
+        print(f"{k:<16}{str(v):>12}")
+    shutil.rmtree(out, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
