@@ -239,10 +239,15 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         notes.append(f"{repaired} IRIS polygons were invalid as delivered and were repaired (make_valid)")
     iris_geom = pd.DataFrame({"code_iris": iris_geom["code_iris"], "wkb": shapely.to_wkb(geoms)})
     con.register("iris_geom_df", iris_geom)
-    con.execute("CREATE OR REPLACE TABLE iris_geom AS SELECT * FROM iris_geom_df WHERE wkb IS NOT NULL")
+    con.execute("CREATE OR REPLACE TABLE iris_geom AS SELECT code_iris AS code, wkb FROM iris_geom_df WHERE wkb IS NOT NULL")
     geometry = {"iris": iris_geom.set_index("code_iris")["wkb"]}
+    # each level from the one below: IRIS -> communes -> EPCI, départements -> régions
+    below = {"communes": ("iris_geom", "iris"), "epci": ("geom_communes", "communes"),
+             "departements": ("geom_communes", "communes"), "regions": ("geom_departements", "departements")}
     for level in LEVELS[1:]:
-        run_sql(con, "aggregates/geometries", level=level, key=LEVEL_KEY[level])
+        source, child = below[level]
+        run_sql(con, "aggregates/geometries", level=level, key=LEVEL_KEY[level], source=source,
+                child_key=LEVEL_KEY[child])
         g = con.sql(f"SELECT code, wkb FROM geom_{level}").df()
         polys, _ = polygonal(from_wkb(g["wkb"]))
         geometry[level] = pd.Series(shapely.to_wkb(polys), index=g["code"])
