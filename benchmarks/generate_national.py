@@ -184,7 +184,8 @@ def write_qpv(g: gpd.GeoDataFrame, rng: np.random.Generator, scale: float, out: 
     radius = rng.uniform(150, 450, n)
     polys = shapely.buffer(centres, radius, quad_segs=8)
     dep3 = dense["dep"].str.zfill(3).to_numpy()
-    codes = [f"QP{d}{i:03d}" for i, d in enumerate(dep3)]
+    rank = pd.Series(dep3).groupby(dep3).cumcount().to_numpy()     # numbered within the département
+    codes = [f"QP{d}{(i % 999) + 1:03d}" for i, d in zip(rank, dep3)]
     qpv = gpd.GeoDataFrame({"CODE_QP": codes, "NOM_QP": [f"Quartier {c}" for c in codes],
                             "COMMUNE_QP": dense["code_commune"].to_numpy()}, geometry=polys, crs=2154)
     qpv = qpv.drop_duplicates("CODE_QP")
@@ -286,7 +287,7 @@ def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed:
     con.close()
 
 
-def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True) -> dict:
+def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True, sirene: bool = True) -> dict:
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     g = geography(rng, scale)
@@ -296,7 +297,8 @@ def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True)
     write_epci(g, rng, out)
     qpv = write_qpv(g, rng, scale, out)
     write_cells(qpv, rng, out)
-    write_sirene(g, qpv, scale, seed, out, csv=csv_sirene)
+    if sirene:  # SIRENE draws from its own seed: the other files can be rewritten without it
+        write_sirene(g, qpv, scale, seed, out, csv=csv_sirene)
     meta = {"scale": scale, "seed": seed, "iris": int(len(g)), "communes": int(g["code_commune"].nunique()),
             "qpv": int(len(qpv)), "synthetic": True}
     (out / "SYNTHETIQUE.json").write_text(json.dumps(meta, indent=1))
@@ -331,6 +333,7 @@ if __name__ == "__main__":
     parser.add_argument("--scale", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--keep-sirene", action="store_true", help="rewrite everything but the SIRENE files")
     args = parser.parse_args()
     out = args.out or Path(__file__).resolve().parent / "data" / str(args.scale)
-    print(generate(args.scale, out, args.seed))
+    print(generate(args.scale, out, args.seed, sirene=not args.keep_sirene))
