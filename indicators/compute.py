@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -20,6 +19,7 @@ from .db import connect, run_sql
 from .staging import read_staged
 from .errors import FragiliteError
 from . import plateformes
+from .allocation import to_epsg
 from . import qpv as qpv_stage
 from .plateformes import PlatformRule
 from .methods import IDS, add_classes
@@ -85,16 +85,6 @@ def choose_crs(departements: list[str], requested: str) -> int:
     if len(overseas) == 1 and len(overseas) == len(set(departements)):
         return OVERSEAS_CRS.get(next(iter(overseas)), MIXED_CRS)
     return MIXED_CRS
-
-
-def _to_crs(wkb: pd.Series, epsg: pd.Series, target: int) -> np.ndarray:
-    """Reproject WKB polygons delivered in several CRSs into one; repair what GEOS finds invalid."""
-    geoms = np.empty(len(wkb), dtype=object)
-    for source_epsg in sorted(epsg.unique()):
-        mask = (epsg == source_epsg).to_numpy()
-        part = gpd.GeoSeries(from_wkb(wkb[mask]), crs=int(source_epsg))
-        geoms[mask] = part.to_crs(target).to_numpy() if int(source_epsg) != target else part.to_numpy()
-    return geoms
 
 
 def polygonal(geoms: np.ndarray) -> tuple[np.ndarray, int]:
@@ -164,8 +154,11 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
                           "JOIN stg_iris s USING (code_iris)").df()
     levels = list(LEVELS)
     qpv_data = None
+    # parsed and repaired once, in the CRS they were delivered in; reprojected once for the layers
     iris_src = source_geom.assign(geometry=from_wkb(source_geom["wkb"]))
-    iris_src["geometry"], _ = polygonal(iris_src["geometry"].to_numpy())
+    iris_src["geometry"], repaired = polygonal(iris_src["geometry"].to_numpy())
+    if repaired:
+        notes.append(f"{repaired} IRIS polygons were invalid as delivered and were repaired (make_valid)")
     if options.qpv != "none" and f"qpv_contours_{options.qpv}" in staged:
         qpv_data = qpv_stage.build(con, staged, options.qpv, options.qpv_calibration,
                                    iris_src[~shapely.is_missing(iris_src["geometry"].to_numpy())], notes)
@@ -233,11 +226,8 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     departements = sorted(set(counts["iris"]["code_departement"].dropna())
                           if not territory else territory)
     epsg = choose_crs(departements, options.crs)
-    iris_geom = source_geom
-    geoms, repaired = polygonal(_to_crs(iris_geom["wkb"], iris_geom["epsg"], epsg))
-    if repaired:
-        notes.append(f"{repaired} IRIS polygons were invalid as delivered and were repaired (make_valid)")
-    iris_geom = pd.DataFrame({"code_iris": iris_geom["code_iris"], "wkb": shapely.to_wkb(geoms)})
+    geoms, _ = polygonal(to_epsg(iris_src["geometry"].to_numpy(), iris_src["epsg"].to_numpy(), epsg))
+    iris_geom = pd.DataFrame({"code_iris": iris_src["code_iris"], "wkb": shapely.to_wkb(geoms)})
     con.register("iris_geom_df", iris_geom)
     con.execute("CREATE OR REPLACE TABLE iris_geom AS SELECT code_iris AS code, wkb FROM iris_geom_df WHERE wkb IS NOT NULL")
     geometry = {"iris": iris_geom.set_index("code_iris")["wkb"]}
@@ -255,7 +245,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     qpv_stats = None
     if qpv_data is not None:
         contours = qpv_data["contours"]
-        polys, _ = polygonal(_to_crs(contours["wkb"], contours["epsg"], epsg))
+        polys, _ = polygonal(to_epsg(from_wkb(contours["wkb"]), contours["epsg"].to_numpy(), epsg))
         geometry["qpv"] = pd.Series(shapely.to_wkb(polys), index=contours["code_qpv"].to_numpy())
         iris_pop = counts["iris"].set_index("code_iris")["population"]
         extra = qpv_stage.describe(qpv_data["weights"], iris_pop, contours).join(qpv_data["figures"], how="left")
