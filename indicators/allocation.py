@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
 from .db import run_sql
+from .geometry import to_epsg
 
 ZONES = {"metropole": 2154, "971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
 SEUIL_CLASSE = 0.9
@@ -21,21 +21,6 @@ SEUIL_CLASSE = 0.9
 
 def zone_of(departement: str) -> str:
     return departement if departement in ZONES else "metropole"
-
-
-def _transform(geoms: np.ndarray, source: int, target: int) -> np.ndarray:
-    if source == target:
-        return geoms
-    t = Transformer.from_crs(source, target, always_xy=True)
-    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-
-
-def to_epsg(geoms: np.ndarray, epsgs: np.ndarray, target: int) -> np.ndarray:
-    out = np.empty(len(geoms), dtype=object)
-    for e in np.unique(epsgs):
-        m = epsgs == e
-        out[m] = _transform(geoms[m], int(e), target)
-    return out
 
 
 def cell_squares(cells: pd.DataFrame) -> np.ndarray:

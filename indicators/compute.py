@@ -19,7 +19,7 @@ from .db import connect, run_sql
 from .staging import read_staged
 from .errors import FragiliteError
 from . import plateformes
-from .allocation import to_epsg
+from .geometry import dissolve, from_wkb, polygonal, to_epsg
 from . import qpv as qpv_stage
 from .plateformes import PlatformRule
 from .methods import IDS, add_classes
@@ -68,12 +68,6 @@ def _view(con, name: str, parquet: str | list[str]) -> None:
     con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
 
 
-def from_wkb(values: pd.Series) -> np.ndarray:
-    # DuckDB hands BLOBs back as bytearray, which shapely does not take
-    return shapely.from_wkb(np.array([bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else None
-                                     for v in values], dtype=object))
-
-
 def choose_crs(departements: list[str], requested: str) -> int:
     """EPSG code of the layers: Lambert-93 for metropolitan France, the local CRS of a single
     overseas département, WGS84 lon/lat when a run mixes them (one layer cannot hold two CRS)."""
@@ -85,25 +79,6 @@ def choose_crs(departements: list[str], requested: str) -> int:
     if len(overseas) == 1 and len(overseas) == len(set(departements)):
         return OVERSEAS_CRS.get(next(iter(overseas)), MIXED_CRS)
     return MIXED_CRS
-
-
-def polygonal(geoms: np.ndarray) -> tuple[np.ndarray, int]:
-    """MultiPolygons only, valid: repairs invalid rings, drops slivers of lower dimension."""
-    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
-    fixed = geoms.copy()
-    if invalid.any():
-        fixed[invalid] = shapely.make_valid(geoms[invalid])
-    out = np.empty(len(fixed), dtype=object)
-    for i, g in enumerate(fixed):
-        if g is None or g.is_empty:
-            out[i] = None
-            continue
-        polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-        parts = []
-        for p in polys:
-            parts.extend(shapely.get_parts(p) if p.geom_type == "MultiPolygon" else [p])
-        out[i] = shapely.MultiPolygon(parts) if parts else None
-    return out, int(invalid.sum())
 
 
 def _cog(con) -> None:
@@ -227,20 +202,27 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
                           if not territory else territory)
     epsg = choose_crs(departements, options.crs)
     geoms, _ = polygonal(to_epsg(iris_src["geometry"].to_numpy(), iris_src["epsg"].to_numpy(), epsg))
-    iris_geom = pd.DataFrame({"code_iris": iris_src["code_iris"], "wkb": shapely.to_wkb(geoms)})
-    con.register("iris_geom_df", iris_geom)
-    con.execute("CREATE OR REPLACE TABLE iris_geom AS SELECT code_iris AS code, wkb FROM iris_geom_df WHERE wkb IS NOT NULL")
-    geometry = {"iris": iris_geom.set_index("code_iris")["wkb"]}
-    # each level from the one below: IRIS -> communes -> EPCI, départements -> régions
-    below = {"communes": ("iris_geom", "iris"), "epci": ("geom_communes", "communes"),
-             "departements": ("geom_communes", "communes"), "regions": ("geom_departements", "departements")}
+    geometry = {"iris": pd.Series(shapely.to_wkb(geoms), index=iris_src["code_iris"].to_numpy())}
+    # each level from the one below: IRIS -> communes -> EPCI, départements -> régions. Every IRIS
+    # polygon counts, scored or not: an IRIS without census counts is still its commune's ground.
+    parents = con.sql("SELECT DISTINCT code_iris, code_commune, code_epci, code_departement, code_region "
+                      "FROM stg_iris").df()
+    below = {"communes": ("iris", "code_iris"), "epci": ("communes", "code_commune"),
+             "departements": ("communes", "code_commune"), "regions": ("departements", "code_departement")}
+    shapes = {"iris": pd.Series(geoms, index=iris_src["code_iris"].to_numpy())}
     for level in LEVELS[1:]:
-        source, child = below[level]
-        run_sql(con, "aggregates/geometries", level=level, key=LEVEL_KEY[level], source=source,
-                child_key=LEVEL_KEY[child])
-        g = con.sql(f"SELECT code, wkb FROM geom_{level}").df()
-        polys, _ = polygonal(from_wkb(g["wkb"]))
-        geometry[level] = pd.Series(shapely.to_wkb(polys), index=g["code"])
+        child, child_key = below[level]
+        links = parents[[child_key, LEVEL_KEY[level]]].dropna().drop_duplicates()
+        children = shapes[child]
+        links = links[links[child_key].isin(children.index)]
+        merged, not_coverage = dissolve(links[LEVEL_KEY[level]].to_numpy(),
+                                        children.reindex(links[child_key].to_numpy()).to_numpy())
+        if not_coverage:
+            notes.append(f"{level}: {not_coverage} units' parts were not a clean coverage (overlaps or "
+                         "unshared vertices) and were dissolved by a general union")
+        polys, _ = polygonal(merged.to_numpy())
+        shapes[level] = pd.Series(polys, index=merged.index)
+        geometry[level] = pd.Series(shapely.to_wkb(polys), index=merged.index)
     tables: dict[str, pd.DataFrame] = {}
     qpv_stats = None
     if qpv_data is not None:

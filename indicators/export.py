@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from . import PACKAGE_DIR, __version__
-from .compute import LEVELS, Computed, from_wkb
+from .compute import LEVELS, Computed
+from .geometry import from_wkb
 from .methods import BY_ID, IDS, SCORE_LABELS, SCORES, class_column
 from .registry import sha256_of
 

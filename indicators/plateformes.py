@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .allocation import ZONES, _register, to_epsg
+from .allocation import ZONES, _register
+from .geometry import to_epsg
 from .db import run_sql
 
 PROFESSIONS = ["livreurs", "vtc"]

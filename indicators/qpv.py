@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .geometry import from_wkb, polygonal
 from .allocation import calibrate, compute_weights
 from .db import run_sql
 from .staging import read_staged
@@ -37,7 +38,6 @@ def build(con, staged: dict[str, str], liste: str, calibration: str, iris_geoms:
     """Weights and QPV counts (table cnt_qpv). iris_geoms: code_iris, code_departement, geometry, epsg."""
     if calibration not in CALIBRATIONS:
         raise FragiliteError(f"unknown --qpv-calibration {calibration!r}; choose one of {CALIBRATIONS}")
-    from .compute import from_wkb, polygonal
 
     contours = read_staged(staged[f"qpv_contours_{liste}"])
     geoms = from_wkb(contours["wkb"])
