@@ -18,13 +18,30 @@ from indicators.errors import FragiliteError
 from indicators.export import report_markdown, write_outputs
 from indicators import cache
 from indicators.pipeline import (check_failures, check_options, complete_with_empty, new_work_dir, plan,
-                                 provenance_of, stage_cached, staged_paths)
-from indicators.staging import Staged, merge_staged
+                                 provenance_of, stage_all, stage_cached, staged_paths)
+from indicators.staging import Staged
 
 
 @task(name="stage", retries=0)
-def stage_task(source_id: str, paths: list[str], out_dir: str, apes: list[str]) -> Staged:
-    return stage_cached(source_id, [Path(p) for p in paths], Path(out_dir), apes)
+def stage_task(source_id: str, paths: list[str], out_dir: str, apes: list[str], keys: Staged | None = None) -> Staged:
+    return stage_cached(source_id, [Path(p) for p in paths], Path(out_dir), apes, keys)
+
+
+class _Outcome:
+    """A stage task's future, seen as pipeline.stage_all expects: (source, Staged, error)."""
+
+    def __init__(self, sid: str, future):
+        self.sid, self.future = sid, future
+
+    def result(self) -> tuple[str, Staged | None, Exception | None]:
+        self.future.wait()
+        if self.future.state.is_completed():
+            return self.sid, self.future.result(), None
+        try:
+            self.future.result()
+        except FragiliteError as exc:  # collected: every bad input is reported at once
+            return self.sid, None, exc
+        raise RuntimeError(f"stage task of {self.sid} ended in state {self.future.state.name}")
 
 
 @task(name="download", retries=0)
@@ -110,20 +127,11 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
     work_dir = new_work_dir(out_dir)
     try:
         apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
-        futures = {(sid, i): stage_task.with_options(name=f"stage-{sid}-{i}").submit(sid, [str(p)], str(out_dir), apes)
-                   for sid, paths in resolved.items() for i, p in enumerate(paths)}
-        parts: dict[str, list[Staged]] = {}
-        failures = []
-        for (sid, i), fut in futures.items():
-            fut.wait()
-            if fut.state.is_completed():
-                parts.setdefault(sid, []).append(fut.result())
-            else:
-                try:
-                    fut.result()
-                except FragiliteError as exc:  # collected: every bad input is reported at once
-                    failures.append(exc)
-        staged = [merge_staged(p) for p in parts.values()]
+
+        def submit(sid: str, path: Path, keys: Staged | None) -> _Outcome:
+            task_ = stage_task.with_options(name=f"stage-{sid}-{path.name}")
+            return _Outcome(sid, task_.submit(sid, [str(path)], str(out_dir), apes, keys))
+        staged, failures = stage_all(resolved, out_dir, apes, submit=submit)
         check_failures(resolved, staged, failures)
         paths = complete_with_empty(staged_paths(staged), work_dir)
         computed_json = compute_task(paths, options, str(work_dir))

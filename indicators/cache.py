@@ -13,13 +13,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import PACKAGE_DIR, SQL_DIR, __version__
 from .registry import sha256_of
 
 STATE_DIR = ".fragilite"
+_MEMO_LOCK = threading.Lock()
 
 
 def state_dir(out_dir: Path) -> Path:
@@ -35,7 +39,8 @@ def _load(path: Path) -> dict:
 
 def _save(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    # a name of its own per writer: stage tasks run on threads, and on Dask in processes
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
     tmp.replace(path)
 
@@ -43,13 +48,17 @@ def _save(path: Path, data: dict) -> None:
 def file_hash(path: Path, out_dir: Path) -> str:
     """sha256 of a file, remembered by (path, size, mtime) so a large input is read once."""
     memo_path = state_dir(out_dir) / "hashes.json"
-    memo = _load(memo_path)
     st = Path(path).stat()
     key = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    if key not in memo:
-        memo[key] = sha256_of(Path(path))
+    known = _load(memo_path).get(key)
+    if known is not None:
+        return known
+    digest = sha256_of(Path(path))
+    with _MEMO_LOCK:   # read, add, write: not two threads at once (another process may lose an entry: a rehash)
+        memo = _load(memo_path)
+        memo[key] = digest
         _save(memo_path, memo)
-    return memo[key]
+    return digest
 
 
 def code_fingerprint() -> str:
@@ -64,9 +73,13 @@ def run_key(inputs: dict[str, list[Path]], options, out_dir: Path) -> str:
     opts = dataclasses.asdict(options)
     if options.thresholds:
         opts["thresholds"] = file_hash(Path(options.thresholds), out_dir)
+    # two at a time: hashlib and file reads release the GIL, and a first run reads GBs here
+    files = sorted({str(p) for paths in inputs.values() for p in paths})
+    with ThreadPoolExecutor(2) as pool:
+        hashes = dict(zip(files, pool.map(lambda p: file_hash(Path(p), out_dir), files)))
     payload = {
         "code": code_fingerprint(),
-        "inputs": {sid: [file_hash(p, out_dir) for p in paths] for sid, paths in sorted(inputs.items())},
+        "inputs": {sid: [hashes[str(p)] for p in paths] for sid, paths in sorted(inputs.items())},
         "options": opts,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -89,11 +102,13 @@ def record(out_dir: Path, key: str) -> None:
     _save(state_dir(out_dir) / "state.json", {"key": key, "outputs": outputs})
 
 
-def staging_slot(out_dir: Path, source_id: str, paths: list[Path], file_hashes: list[str], apes: list[str]) -> Path:
+def staging_slot(out_dir: Path, source_id: str, paths: list[Path], file_hashes: list[str], apes: list[str],
+                 against: list[str] | None = None) -> Path:
     """Where the staged Parquet of an input lives: named by the input's place (so that its older
-    versions can be found) and by the hash of its content (so that a new version gets a new slot)."""
+    versions can be found) and by the hash of its content (so that a new version gets a new slot),
+    and of the files it was read against (`against`: a semi-join's other side)."""
     place = hashlib.sha256("|".join(str(Path(p).resolve()) for p in paths).encode()).hexdigest()[:8]
-    digest = hashlib.sha256(json.dumps([file_hashes, apes, code_fingerprint()]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps([file_hashes, apes, code_fingerprint(), against]).encode()).hexdigest()[:16]
     return state_dir(out_dir) / "staging" / f"{source_id}-{place}-{digest}"
 
 

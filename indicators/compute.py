@@ -201,7 +201,9 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     departements = sorted(set(counts["iris"]["code_departement"].dropna())
                           if not territory else territory)
     epsg = choose_crs(departements, options.crs)
-    geoms, _ = polygonal(to_epsg(iris_src["geometry"].to_numpy(), iris_src["epsg"].to_numpy(), epsg))
+    geoms = iris_src["geometry"].to_numpy()
+    if (iris_src["epsg"] != epsg).any():   # a reprojection can fold a thin ring over itself
+        geoms, _ = polygonal(to_epsg(geoms, iris_src["epsg"].to_numpy(), epsg))
     geometry = {"iris": pd.Series(shapely.to_wkb(geoms), index=iris_src["code_iris"].to_numpy())}
     # each level from the one below: IRIS -> communes -> EPCI, départements -> régions. Every IRIS
     # polygon counts, scored or not: an IRIS without census counts is still its commune's ground.

@@ -32,12 +32,21 @@ def from_wkb(values: pd.Series) -> np.ndarray:
 
 def polygonal(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     """MultiPolygons only, valid: repairs invalid rings, drops slivers of lower dimension."""
+    geoms = np.asarray(geoms, dtype=object)
     invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
     fixed = geoms.copy()
     if invalid.any():
         fixed[invalid] = shapely.make_valid(geoms[invalid])
     out = np.empty(len(fixed), dtype=object)
-    for i, g in enumerate(fixed):
+    kind = shapely.get_type_id(fixed)
+    full = ~shapely.is_empty(fixed) & ~shapely.is_missing(fixed)
+    # the common cases at once: a MultiPolygon stays, a Polygon becomes a MultiPolygon of one
+    multi, single = full & (kind == 6), full & (kind == 3)
+    out[multi] = fixed[multi]
+    if single.any():
+        out[single] = shapely.multipolygons(fixed[single], indices=np.arange(int(single.sum())))
+    for i in np.flatnonzero(~multi & ~single):   # collections from make_valid, empties
+        g = fixed[i]
         if g is None or g.is_empty:
             out[i] = None
             continue

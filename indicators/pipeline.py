@@ -10,7 +10,9 @@ import json
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from . import cache
 from .compute import Computed, RunOptions, compute
@@ -39,20 +41,66 @@ def plan(given: dict[str, list[Path]]) -> dict[str, list[Path]]:
     return resolve_inputs(given)
 
 
-def stage_all(inputs: dict[str, list[Path]], out_dir: Path, apes: list[str]) -> tuple[list[Staged], list]:
+# Sources read against another one's staged table (a semi-join while reading): the SIRENE legal
+# units and geolocations are only needed for the establishments of the trades studied.
+KEYED_BY = {"sirene_unites_legales": "sirene_etablissements", "sirene_geolocalisation": "sirene_etablissements"}
+
+
+def staging_waves(inputs: dict[str, list[Path]]) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(source, file) pairs to stage: those that need nothing, then those read against another
+    source (KEYED_BY). Largest files first, so that two workers finish together."""
+    def size(pair):
+        return -pair[1].stat().st_size if pair[1].exists() else 0
+    first = [(sid, p) for sid, paths in inputs.items() if not (sid in KEYED_BY and KEYED_BY[sid] in inputs) for p in paths]
+    keyed = [(sid, p) for sid, paths in inputs.items() if sid in KEYED_BY and KEYED_BY[sid] in inputs for p in paths]
+    return sorted(first, key=size), sorted(keyed, key=size)
+
+
+def gather(results: list[tuple[str, Staged | None, Exception | None]]) -> tuple[list[Staged], list]:
+    """Staged parts merged per source, in input order, and the failures."""
+    parts: dict[str, list[Staged]] = {}
+    failures = []
+    for sid, staged, error in results:
+        if error is not None:
+            failures.append(error)
+        else:
+            parts.setdefault(sid, []).append(staged)
+    return [merge_staged(p) for p in parts.values()], failures
+
+
+def stage_all(inputs: dict[str, list[Path]], out_dir: Path, apes: list[str],
+              submit: Callable | None = None, workers: int = 2) -> tuple[list[Staged], list]:
     """Every input file staged on its own: a broken file (one département's, say) is reported and
-    the others go on. A source none of whose files could be read stops the run."""
-    staged, failures = [], []
-    for sid, paths in inputs.items():
-        parts = []
-        for p in paths:
-            try:
-                parts.append(stage_cached(sid, [p], out_dir, apes))
-            except FragiliteError as exc:
-                failures.append(exc)
-        if parts:
-            staged.append(merge_staged(parts))
-    return staged, failures
+    the others go on. A source none of whose files could be read stops the run (check_failures).
+    Keyed sources wait for the source they are read against, and are not read when it could not be.
+
+    `submit(source, path, keys)` starts one file's staging and returns a future whose result() is
+    (source, Staged or None, error or None): Prefect tasks in the flow; by default `workers`
+    threads (readers spend their time in DuckDB, pyarrow, GEOS and the inflater, which release
+    the GIL)."""
+    first, keyed = staging_waves(inputs)
+
+    def run(submit: Callable) -> tuple[list[Staged], list]:
+        futures = {(sid, str(p)): submit(sid, p, None) for sid, p in first}
+        for sid in dict.fromkeys(KEYED_BY[s] for s, _ in keyed):
+            keys, _ = gather([f.result() for k, f in futures.items() if k[0] == sid])
+            for ksid, p in keyed:
+                if KEYED_BY[ksid] == sid and keys:
+                    futures[(ksid, str(p))] = submit(ksid, p, keys[0])
+        order = [(sid, str(p)) for sid, paths in inputs.items() for p in paths]
+        return gather([futures[k].result() for k in order if k in futures])
+
+    if submit is not None:
+        return run(submit)
+
+    def one(sid: str, path: Path, keys: Staged | None):
+        try:
+            return sid, stage_cached(sid, [path], out_dir, apes, keys), None
+        except FragiliteError as exc:
+            return sid, None, exc
+
+    with ThreadPoolExecutor(workers) as pool:
+        return run(lambda sid, path, keys: pool.submit(one, sid, path, keys))
 
 
 def check_failures(inputs: dict[str, list[Path]], staged: list[Staged], failures: list) -> None:
@@ -72,15 +120,18 @@ def staged_paths(staged: list[Staged]) -> dict[str, str]:
     return paths
 
 
-def stage_cached(source_id: str, paths: list[Path], out_dir: Path, apes: list[str]) -> Staged:
-    """Stage a source, or reuse its staged copy if its files have not changed (cache.py)."""
+def stage_cached(source_id: str, paths: list[Path], out_dir: Path, apes: list[str],
+                 keys: Staged | None = None) -> Staged:
+    """Stage a source, or reuse its staged copy if its files (and the staged table it is read
+    against, `keys`) have not changed (cache.py)."""
     hashes = [cache.file_hash(p, out_dir) for p in paths]
-    slot = cache.staging_slot(out_dir, source_id, paths, hashes, apes)
+    against = [f["sha256"] for f in keys.files] if keys is not None else None
+    slot = cache.staging_slot(out_dir, source_id, paths, hashes, apes, against)
     marker = slot / "staged.json"
     if marker.exists():
         return Staged(**json.loads(marker.read_text(encoding="utf-8")))
     shutil.rmtree(slot, ignore_errors=True)
-    staged = stage_source(source_id, paths, slot, apes, hashes)
+    staged = stage_source(source_id, paths, slot, apes, hashes, keys)
     marker.write_text(staged.to_json(), encoding="utf-8")   # written last: a crash leaves no marker
     cache.prune_staging(slot)
     return staged
@@ -95,7 +146,12 @@ def complete_with_empty(paths: dict[str, str], work_dir: Path) -> dict[str, str]
 
 
 def provenance_of(staged: list[Staged]) -> dict:
-    return {s.source: {"millesime": s.millesime, "files": s.files, "rows": s.rows} for s in staged}
+    out = {}
+    for s in staged:
+        out[s.source] = {"millesime": s.millesime, "files": s.files, "rows": s.rows}
+        if s.rows_read is not None:   # rows read before the trades / keys filter (SIRENE)
+            out[s.source]["rows_read"] = s.rows_read
+    return out
 
 
 def new_work_dir(out_dir: Path) -> Path:

@@ -32,6 +32,7 @@ class Staged:
     files: list[dict]    # provenance: path, sha256, bytes, synthetic
     rows: int
     extras: dict = None  # side tables of the source: name -> Parquet path
+    rows_read: int | None = None   # rows in the files, when fewer are staged (SIRENE)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -112,17 +113,21 @@ def read_source(source_id: str, paths: list[Path]) -> tuple[pd.DataFrame, int | 
 
 
 def stage_source(source_id: str, paths: list[Path], work_dir: Path, apes: list[str] | None = None,
-                 hashes: list[str] | None = None) -> Staged:
+                 hashes: list[str] | None = None, keys: "Staged | None" = None) -> Staged:
     target = work_dir / "staging" / f"{source_id}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     if source(source_id).reader == "sirene":
         # streamed through DuckDB, file by file: a national stock never enters pandas
-        rows = 0
+        rows, read = 0, 0
+        key_paths = None if keys is None else (keys.path if isinstance(keys.path, list) else [keys.path])
         for i, p in enumerate(paths):
-            counts = stage_sirene(Path(p), source_id, target.with_name(f"{source_id}__part{i}.parquet"), apes)
+            counts = stage_sirene(Path(p), source_id, target.with_name(f"{source_id}__part{i}.parquet"), apes,
+                                  key_paths)
             rows += counts["rows_kept"]
+            read += counts["rows_read"]
         pattern = str(target.with_name(f"{source_id}__part*.parquet"))
-        return Staged(source_id, pattern, source(source_id).default, _provenance(source_id, paths, hashes), rows, {})
+        return Staged(source_id, pattern, source(source_id).default, _provenance(source_id, paths, hashes), rows, {},
+                      read)
     df, millesime, extras = read_source(source_id, [Path(p) for p in paths])
     df.to_parquet(target, index=False)
     side = {}
@@ -155,8 +160,9 @@ def merge_staged(parts: list[Staged]) -> Staged:
         for name, path in (part.extras or {}).items():
             extras.setdefault(name, []).extend(path if isinstance(path, list) else [path])
     paths = [p for part in parts for p in (part.path if isinstance(part.path, list) else [part.path])]
+    read = [part.rows_read for part in parts]
     return Staged(first.source, paths, first.millesime, [f for part in parts for f in part.files],
-                  sum(part.rows for part in parts), extras)
+                  sum(part.rows for part in parts), extras, None if None in read else sum(read))
 
 
 def stage_empty(source_id: str, work_dir: Path) -> Staged:

@@ -1,10 +1,16 @@
 """SIRENE: StockEtablissement, StockUniteLegale and the geolocation file "pour études statistiques".
 
 A national file has about 40 million establishments (several GB): it streams, never through
-pandas. The CSV is decompressed on the fly from its zip and parsed by pyarrow in record batches
-(only the columns needed, all as strings), which DuckDB filters and writes to Parquet in one
-pass. Establishments are filtered on their APE code while reading, so the staged table holds the
-trades studied only. The parquet edition is read by DuckDB directly.
+pandas. The CSV is inflated on the fly from its zip (zipstream.py) and parsed by pyarrow in
+record batches (only the columns needed, all as strings), filtered and written to Parquet in
+one pass. The parquet edition is read by DuckDB directly.
+
+Only what the counting rule can use is kept. The establishments of the trades studied (APE
+`53.20Z`, `49.32Z`: about 1 % of the stock), then, read against them (`keys`), their legal units
+and geolocations: a semi-join while streaming, so the staged tables hold a few hundred thousand
+rows, not 40 million. Before the parser, a byte-level prefilter (prefilter.py) drops the lines
+that provably cannot match; the exact filter still runs on the parsed columns. Should the
+selected lines not parse (a record broken by a quoted line break), the whole file is parsed.
 """
 
 from __future__ import annotations
@@ -12,8 +18,12 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from ..db import connect
 from ..errors import InputError
+from .prefilter import FirstKeyIn, HasAny, LineFilter
+from .zipstream import open_member
 
 REQUIRED = {
     "sirene_etablissements": [
@@ -35,16 +45,23 @@ OPTIONAL = {
 SEPARATORS = {"sirene_etablissements": ",", "sirene_unites_legales": ",", "sirene_geolocalisation": ";"}
 
 
-def _csv_stream(path: Path, source: str, member: str | None, columns: list[str]):
-    """A pyarrow record-batch reader over the CSV (inside its zip or not), reading only `columns`,
-    all as strings: the decompressed text is never written to disk, and pandas never sees it."""
+# the key each file is semi-joined on, against the establishments kept
+KEYS = {"sirene_unites_legales": "siren", "sirene_geolocalisation": "siret"}
+
+def _open(path: Path, member: str | None):
+    return open_member(path, member) if member else open(path, "rb")
+
+
+def _csv_stream(raw, source: str, columns: list[str]):
+    """A pyarrow record-batch reader over a CSV byte stream, reading only `columns`, all as
+    strings: the decompressed text is never written to disk, and pandas never sees it."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    raw = zipfile.ZipFile(path).open(member) if member else open(path, "rb")
     return pacsv.open_csv(
         raw,
-        read_options=pacsv.ReadOptions(block_size=1 << 24),
+        # large blocks: each one's rows are looked up in the keys' hash set, built once a block
+        read_options=pacsv.ReadOptions(block_size=1 << 25),
         parse_options=pacsv.ParseOptions(delimiter=SEPARATORS[source], quote_char='"'),
         convert_options=pacsv.ConvertOptions(include_columns=columns,
                                              column_types={c: pa.string() for c in columns},
@@ -56,20 +73,73 @@ def _header(path: Path, source: str, member: str | None) -> list[str]:
     import csv
     import io
 
-    raw = zipfile.ZipFile(path).open(member) if member else open(path, "rb")
-    with raw:
+    with _open(path, member) as raw:
         first = io.TextIOWrapper(raw, encoding="utf-8-sig").readline()
     return next(csv.reader([first], delimiter=SEPARATORS[source]))
 
 
-def stage_sirene(path: Path, source: str, target: Path, apes: list[str] | None = None) -> dict:
-    """Write the columns the counting rule needs to target (Parquet). Returns row counts."""
+def _write_filtered(reader, target: Path, columns: list[str], column: str | None, values) -> int:
+    """Stream CSV record batches to Parquet, keeping the rows whose `column` is in `values` (all of
+    them when `column` is None), with `columns` in this order (absent ones as nulls). Returns the
+    rows read. pyarrow alone: DuckDB, scanning a Python stream, held GBs of batches."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    lookup = pc.SetLookupOptions(value_set=values) if column is not None else None
+    rows = 0
+    with pq.ParquetWriter(target, schema) as writer:
+        for batch in reader:
+            rows += batch.num_rows
+            if column is not None:
+                batch = batch.filter(pc.is_in(batch.column(column), options=lookup))
+            arrays = [batch.column(c) if c in batch.schema.names else pa.nulls(batch.num_rows, pa.string())
+                      for c in columns]
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+    return rows
+
+
+def _key_values(source: str, apes: list[str] | None, keys: list[str] | None):
+    """The column a file is filtered on, and the values it keeps (None, None: keep every row)."""
+    import pyarrow as pa
+
+    if source == "sirene_etablissements" and apes:
+        return "activitePrincipaleEtablissement", pa.array(apes, pa.string())
+    if source in KEYS and keys is not None:
+        con = connect()
+        found = con.execute(f'SELECT DISTINCT "{KEYS[source]}" FROM read_parquet(?) ORDER BY 1', [list(keys)]).fetch_arrow_table()
+        con.close()
+        return KEYS[source], found.column(0).combine_chunks().cast(pa.string())
+    return None, None
+
+
+def _prefilter(source: str, columns: list[str], column: str | None, values):
+    """The byte-level line rule for this file (prefilter.py), or None to parse every line."""
+    if column is None:
+        return None
+    if source == "sirene_etablissements":
+        return HasAny([v.encode() for v in values.to_pylist()])
+    # the key is the first column, a fixed-width number: lines are tested on their first bytes
+    width = {"siren": 9, "siret": 14}[column]
+    keys = values.to_numpy(zero_copy_only=False).astype(str)
+    if columns[0] != column or not all(len(k) == width and k.isdigit() for k in keys):
+        return None
+    return FirstKeyIn(keys.astype(np.int64), width, SEPARATORS[source].encode())
+
+
+def stage_sirene(path: Path, source: str, target: Path, apes: list[str] | None = None,
+                 keys: list[str] | None = None) -> dict:
+    """Write the columns the counting rule needs to target (Parquet): for the establishments,
+    those of the `apes` trades; for the other two files, the rows whose siren or siret is in the
+    staged establishments `keys` (Parquet files). Returns the rows read and kept, and how."""
     label = str(path)
-    con = connect()
     member = None
+    parquet = path.suffix.lower() == ".parquet"
+    quoted = str(path).replace("'", "''")
+    con = connect()
     try:
-        if path.suffix.lower() == ".parquet":
-            quoted = str(path).replace("'", "''")
+        if parquet:
             columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()]
         else:
             if zipfile.is_zipfile(path):
@@ -91,25 +161,40 @@ def stage_sirene(path: Path, source: str, target: Path, apes: list[str] | None =
             hint = f" (found {near[0]!r})" if near else ""
             raise InputError(label, f"missing column{hint}", column=col)
     present = REQUIRED[source] + [c for c in OPTIONAL[source] if c in columns]
-    select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in present)
-    missing_optional = [c for c in OPTIONAL[source] if c not in columns]
-    if missing_optional:
-        select += ", " + ", ".join(f'CAST(NULL AS VARCHAR) AS "{c}"' for c in missing_optional)
-    where, params = "", []
-    if source == "sirene_etablissements" and apes:
-        where = 'WHERE "activitePrincipaleEtablissement" IN (SELECT unnest(?))'
-        params = [apes]
-    out = str(target).replace("'", "''")
+    wanted = REQUIRED[source] + OPTIONAL[source]
+    column, values = _key_values(source, apes, keys)
     try:
-        if path.suffix.lower() == ".parquet":
-            relation = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
+        if parquet:
+            select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in present else f'CAST(NULL AS VARCHAR) AS "{c}"'
+                               for c in wanted)
+            where = f'WHERE "{column}" IN (SELECT unnest(?))' if column else ""
+            out = str(target).replace("'", "''")
+            con.execute(f"COPY (SELECT {select} FROM read_parquet('{quoted}') {where}) TO '{out}' (FORMAT parquet)",
+                        [values.to_pylist()] if column else None)
+            how = "parquet"
+            rows_read = con.execute(f"SELECT count(*) FROM read_parquet('{quoted}')").fetchone()[0]
         else:
-            con.register("sirene_stream", _csv_stream(path, source, member, present))
-            relation = "sirene_stream"
-        con.execute(f"COPY (SELECT {select} FROM {relation} {where}) TO '{out}' (FORMAT parquet)", params or None)
+            how = "full"
+            rule = _prefilter(source, columns, column, values)
+            if rule is not None:
+                lines = LineFilter(_open(path, member), rule)
+                try:
+                    _write_filtered(_csv_stream(lines, source, present), target, wanted, column, values)
+                    how, rows_read = "lines", lines.lines
+                except Exception as exc:
+                    if "CSV parse error" not in str(exc):
+                        raise
+                    target.unlink(missing_ok=True)   # a record over two lines: parse it all below
+                finally:
+                    lines.close()
+            if how == "full":
+                with _open(path, member) as raw:
+                    rows_read = _write_filtered(_csv_stream(raw, source, present), target, wanted, column, values)
     except Exception as exc:  # a zip cut short shows up here, as a CRC or an end-of-stream error
         target.unlink(missing_ok=True)
         raise InputError(label, f"truncated or corrupt file ({type(exc).__name__}: {exc})") from exc
-    kept = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
-    con.close()
-    return {"rows_kept": int(kept)}
+    finally:
+        con.close()
+    import pyarrow.parquet as pq
+    kept = pq.ParquetFile(target).metadata.num_rows
+    return {"rows_kept": int(kept), "rows_read": int(rows_read), "lecture": how}
