@@ -47,6 +47,25 @@ def _csv(df: pd.DataFrame, sep: str = ";") -> bytes:
     return buf.getvalue().encode()
 
 
+def _coverage(xy: np.ndarray) -> np.ndarray:
+    """Voronoi cells of the seeds, in seed order, as IGN delivers IRIS: a coverage whose
+    neighbours share every vertex of their common edge. Each edge is densified once (real IRIS
+    contours have a hundred vertices and more) and the faces are rebuilt from the edges."""
+    frame = shapely.box(XMIN, YMIN, XMAX, YMAX)
+    edges = shapely.voronoi_polygons(shapely.multipoints(shapely.points(xy)), extend_to=frame, only_edges=True)
+    lines = shapely.intersection(np.asarray(shapely.get_parts(edges)), frame)
+    lines = lines[~shapely.is_empty(lines)]
+    network = shapely.get_parts(shapely.line_merge(shapely.union_all(np.r_[lines, [frame.boundary]])))
+    network = shapely.segmentize(network, np.maximum(shapely.length(network) / 20, 5.0))
+    faces = np.asarray(shapely.get_parts(shapely.polygonize(network)))
+    seed, face = shapely.STRtree(faces).query(shapely.points(xy), predicate="within")
+    if len(seed) != len(xy) or len(set(face)) != len(xy):
+        raise RuntimeError("Voronoi faces and seeds do not match one to one")
+    polys = np.empty(len(xy), dtype=object)
+    polys[seed] = faces[face]
+    return polys
+
+
 def geography(rng: np.random.Generator, scale: float) -> gpd.GeoDataFrame:
     n_iris = max(200, int(49_000 * scale))
     n_communes = max(150, int(35_000 * scale))
@@ -70,13 +89,7 @@ def geography(rng: np.random.Generator, scale: float) -> gpd.GeoDataFrame:
     kind += ["Z"] * rural
     xy = np.clip(np.vstack(pts), [XMIN + 1, YMIN + 1], [XMAX - 1, YMAX - 1])
     xy += rng.uniform(-0.5, 0.5, xy.shape)                 # no two seeds at the same place
-    seeds = shapely.points(xy)
-    cells = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=shapely.box(XMIN, YMIN, XMAX, YMAX),
-                                     ordered=True)
-    polys = shapely.intersection(np.asarray(shapely.get_parts(cells)), shapely.box(XMIN, YMIN, XMAX, YMAX))
-    # densify the edges: real IRIS contours have hundreds of vertices
-    lengths = shapely.length(polys)
-    polys = shapely.segmentize(polys, np.maximum(lengths / 120, 5.0))
+    polys = _coverage(xy)
     commune_of = np.array(commune_of)
     # départements: a grid of 94 bands over France; régions: groups of about 7 départements
     dep_idx = (np.floor((xy[:, 0] - XMIN) / (XMAX - XMIN) * 10).clip(0, 9) * 10
