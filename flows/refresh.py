@@ -115,8 +115,7 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
                 logger.error("%s: download failed: %s", sid, fut.state.message)
     resolved = plan({k: [Path(p) for p in v] for k, v in (inputs or {}).items()})
     out_dir = Path(out)
-    key = cache.run_key(resolved, options, out_dir)
-    previous = cache.up_to_date(out_dir, key)
+    key, previous = cache.check(resolved, options, out_dir)
     if previous is not None:
         logger.info("inputs, options and code unchanged since the last refresh: nothing recomputed, "
                     "outputs in %s left as they are", out_dir.resolve())
@@ -141,7 +140,7 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             logger.error("refresh finished WITHOUT %d input(s); the others' results are in the layers:\n%s",
                          len(failures), "\n".join(failures))
         else:
-            cache.record(out_dir, key)
+            cache.record(out_dir, key or cache.run_key(resolved, options, out_dir))
         create_markdown_artifact(key="fragilite-run-report", markdown=report_markdown(report),
                                  description="fragilite refresh: inputs, layers, rejects")
         logger.info("layers written to %s", out_dir.resolve())

@@ -53,7 +53,6 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
         near = shapely.intersects(qz, env)
         if not near.any():
             continue
-        _register(con, "z_iris", part[["code_iris"]].reset_index(drop=True), igeom)
         _register(con, "z_qpv", qpv.loc[near, ["code_qpv"]].reset_index(drop=True), qz[near])
         zone_cells = pd.DataFrame(columns=["idcar", "ind"])
         cgeom = np.empty(0, dtype=object)
@@ -70,6 +69,19 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
         if not len(cgeom):
             # no cells on this ground: cover nothing, so that every IRIS falls back to area
             cover = np.array([shapely.Point(0, 0).buffer(1e-9)], dtype=object)
+        # only the ground around QPVs enters the SQL: nationally, most of France's 49 000 IRIS and
+        # 2 million cells cannot change a weight. Kept: the IRIS holding a QPV, the cells on them,
+        # every IRIS those cells touch (a cell's people are shared among all its pieces), and the
+        # cells on these (each kept IRIS's own density is measured on all its cells).
+        useful = np.zeros(len(igeom), dtype=bool)
+        useful[np.unique(shapely.STRtree(qz[near]).query(igeom, predicate="intersects")[0])] = True
+        if len(cgeom):
+            cell_tree = shapely.STRtree(cgeom)
+            first = np.unique(cell_tree.query(igeom[useful], predicate="intersects")[1])
+            useful[np.unique(shapely.STRtree(cgeom[first]).query(igeom, predicate="intersects")[0])] = True
+            on = np.unique(cell_tree.query(igeom[useful], predicate="intersects")[1])
+            zone_cells, cgeom = zone_cells.iloc[on].reset_index(drop=True), cgeom[on]
+        _register(con, "z_iris", part.loc[useful, ["code_iris"]].reset_index(drop=True), igeom[useful])
         _register(con, "z_cells", zone_cells, cgeom)
         _register(con, "z_cover", pd.DataFrame(index=range(len(cover))), cover)
         run_sql(con, "weights/iris_qpv", params={"seuil": seuil})

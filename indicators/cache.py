@@ -85,6 +85,16 @@ def run_key(inputs: dict[str, list[Path]], options, out_dir: Path) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def check(inputs: dict[str, list[Path]], options, out_dir: Path) -> tuple[str | None, dict | None]:
+    """The run key and, if nothing changed since, the previous report. With no previous refresh
+    in out_dir there is nothing to compare with: no key yet (None), so that a first run hashes
+    its inputs while staging them rather than before (the key is made from the memo after)."""
+    if not (state_dir(out_dir) / "state.json").exists():
+        return None, None
+    key = run_key(inputs, options, out_dir)
+    return key, up_to_date(out_dir, key)
+
+
 def up_to_date(out_dir: Path, key: str) -> dict | None:
     """The previous report if the last refresh had this key and its outputs are untouched."""
     state = _load(state_dir(out_dir) / "state.json")

@@ -7,6 +7,7 @@ method to the few thousand rows that come out, and reprojects the polygons once.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,34 @@ def choose_crs(departements: list[str], requested: str) -> int:
     return MIXED_CRS
 
 
+def level_polygons(iris_src: pd.DataFrame, parents: pd.DataFrame, epsg: int) -> tuple[dict[str, pd.Series], list[str]]:
+    """WKB polygons of every level in the layers' CRS, and notes. Each level from the one below:
+    IRIS -> communes -> EPCI, départements -> régions. Every IRIS polygon counts, scored or not:
+    an IRIS without census counts is still its commune's ground."""
+    notes = []
+    geoms = iris_src["geometry"].to_numpy()
+    if (iris_src["epsg"] != epsg).any():   # a reprojection can fold a thin ring over itself
+        geoms, _ = polygonal(to_epsg(geoms, iris_src["epsg"].to_numpy(), epsg))
+    geometry = {"iris": pd.Series(shapely.to_wkb(geoms), index=iris_src["code_iris"].to_numpy())}
+    below = {"communes": ("iris", "code_iris"), "epci": ("communes", "code_commune"),
+             "departements": ("communes", "code_commune"), "regions": ("departements", "code_departement")}
+    shapes = {"iris": pd.Series(geoms, index=iris_src["code_iris"].to_numpy())}
+    for level in LEVELS[1:]:
+        child, child_key = below[level]
+        links = parents[[child_key, LEVEL_KEY[level]]].dropna().drop_duplicates()
+        children = shapes[child]
+        links = links[links[child_key].isin(children.index)]
+        merged, not_coverage = dissolve(links[LEVEL_KEY[level]].to_numpy(),
+                                        children.reindex(links[child_key].to_numpy()).to_numpy())
+        if not_coverage:
+            notes.append(f"{level}: {not_coverage} units' parts were not a clean coverage (overlaps or "
+                         "unshared vertices) and were dissolved by a general union")
+        polys, _ = polygonal(merged.to_numpy())
+        shapes[level] = pd.Series(polys, index=merged.index)
+        geometry[level] = pd.Series(shapely.to_wkb(polys), index=merged.index)
+    return geometry, notes
+
+
 def _cog(con) -> None:
     res = PACKAGE_DIR / "resources"
     con.execute(f"CREATE OR REPLACE TABLE cog_departements AS SELECT * FROM read_csv('{res / 'cog_departements.csv'}', delim=';', header=true, all_varchar=true)")
@@ -134,6 +163,15 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     iris_src["geometry"], repaired = polygonal(iris_src["geometry"].to_numpy())
     if repaired:
         notes.append(f"{repaired} IRIS polygons were invalid as delivered and were repaired (make_valid)")
+    # the polygons of every level do not depend on what follows: dissolved on the side (GEOS
+    # releases the GIL) while DuckDB does the QPV and SIRENE stages
+    territory = [t.strip() for t in options.territory] if options.territory else None
+    departements = sorted(set(counts["iris"]["code_departement"].dropna()) if not territory else territory)
+    epsg = choose_crs(departements, options.crs)
+    parents = con.sql("SELECT DISTINCT code_iris, code_commune, code_epci, code_departement, code_region "
+                      "FROM stg_iris").df()
+    background = ThreadPoolExecutor(1)
+    polygons_job = background.submit(level_polygons, iris_src, parents, epsg)
     if options.qpv != "none" and f"qpv_contours_{options.qpv}" in staged:
         qpv_data = qpv_stage.build(con, staged, options.qpv, options.qpv_calibration,
                                    iris_src[~shapely.is_missing(iris_src["geometry"].to_numpy())], notes)
@@ -167,7 +205,6 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
             float(ao_fr.sum()) if ao_fr.notna().any() else None)
         pf_report["date_sirene"] = date_sirene
 
-    territory = [t.strip() for t in options.territory] if options.territory else None
     if territory:
         known = set(counts["iris"]["code_departement"])
         unknown = [t for t in territory if t not in known]
@@ -197,34 +234,9 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
         scored["code_reference"] = ref_codes.to_numpy()
         results[level] = pd.concat([df.reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
 
-    # polygons, reprojected once
-    departements = sorted(set(counts["iris"]["code_departement"].dropna())
-                          if not territory else territory)
-    epsg = choose_crs(departements, options.crs)
-    geoms = iris_src["geometry"].to_numpy()
-    if (iris_src["epsg"] != epsg).any():   # a reprojection can fold a thin ring over itself
-        geoms, _ = polygonal(to_epsg(geoms, iris_src["epsg"].to_numpy(), epsg))
-    geometry = {"iris": pd.Series(shapely.to_wkb(geoms), index=iris_src["code_iris"].to_numpy())}
-    # each level from the one below: IRIS -> communes -> EPCI, départements -> régions. Every IRIS
-    # polygon counts, scored or not: an IRIS without census counts is still its commune's ground.
-    parents = con.sql("SELECT DISTINCT code_iris, code_commune, code_epci, code_departement, code_region "
-                      "FROM stg_iris").df()
-    below = {"communes": ("iris", "code_iris"), "epci": ("communes", "code_commune"),
-             "departements": ("communes", "code_commune"), "regions": ("departements", "code_departement")}
-    shapes = {"iris": pd.Series(geoms, index=iris_src["code_iris"].to_numpy())}
-    for level in LEVELS[1:]:
-        child, child_key = below[level]
-        links = parents[[child_key, LEVEL_KEY[level]]].dropna().drop_duplicates()
-        children = shapes[child]
-        links = links[links[child_key].isin(children.index)]
-        merged, not_coverage = dissolve(links[LEVEL_KEY[level]].to_numpy(),
-                                        children.reindex(links[child_key].to_numpy()).to_numpy())
-        if not_coverage:
-            notes.append(f"{level}: {not_coverage} units' parts were not a clean coverage (overlaps or "
-                         "unshared vertices) and were dissolved by a general union")
-        polys, _ = polygonal(merged.to_numpy())
-        shapes[level] = pd.Series(polys, index=merged.index)
-        geometry[level] = pd.Series(shapely.to_wkb(polys), index=merged.index)
+    geometry, geometry_notes = polygons_job.result()
+    background.shutdown()
+    notes.extend(geometry_notes)
     tables: dict[str, pd.DataFrame] = {}
     qpv_stats = None
     if qpv_data is not None:

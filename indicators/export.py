@@ -30,6 +30,7 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 import os
 import shutil
 import tempfile
@@ -264,9 +265,13 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         gdf = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique)
         layers[level] = gdf
     # build everything first, then write: a failure above leaves the old outputs untouched
+    # two files at a time: GDAL, Arrow and GEOS release the GIL; each file is still atomic
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(write_geoparquet, gdf, out_dir / f"{level}.parquet") for level, gdf in layers.items()]
+        jobs += [pool.submit(write_gpkg, gdf, out_dir / f"{level}.gpkg", level) for level, gdf in layers.items()]
+        for job in jobs:
+            job.result()
     for level, gdf in layers.items():
-        write_geoparquet(gdf, out_dir / f"{level}.parquet")
-        write_gpkg(gdf, out_dir / f"{level}.gpkg", level)
         written[level] = {"parquet": str(out_dir / f"{level}.parquet"), "gpkg": str(out_dir / f"{level}.gpkg"),
                           "rows": int(len(gdf))}
     rejects = pd.read_parquet(computed.rejects)
@@ -307,11 +312,12 @@ def report_markdown(report: dict) -> str:
     lines += [
              f"- method: `{report['method']}`, reference: `{report['reference']}`, CRS: {report['crs']}",
              f"- duration: {report['duration_s']} s", "", "## Inputs", "",
-             "| source | millésime | file | sha256 |", "|---|---|---|---|"]
+             "| source | millésime | file | sha256 | rows staged (read) |", "|---|---|---|---|---|"]
     for sid, p in report["inputs"].items():
+        rows = f"{p['rows']}" + (f" ({p['rows_read']})" if p.get("rows_read") is not None else "") if "rows" in p else ""
         for f in p.get("files", []):
             flag = " **SYNTHETIC**" if f.get("synthetic") else ""
-            lines.append(f"| {sid}{flag} | {p.get('millesime') or ''} | `{f['path']}` | `{f['sha256'][:12]}…` |")
+            lines.append(f"| {sid}{flag} | {p.get('millesime') or ''} | `{f['path']}` | `{f['sha256'][:12]}…` | {rows} |")
     lines += ["", "## Outputs", "", "| output | rows |", "|---|---|"]
     for level, info in report["outputs"].items():
         lines.append(f"| {level} | {info['rows']} |")

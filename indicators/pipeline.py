@@ -164,8 +164,7 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) 
     started = time.time()
     check_options(options)
     inputs = plan(given)
-    key = cache.run_key(inputs, options, out_dir)
-    previous = cache.up_to_date(out_dir, key)
+    key, previous = cache.check(inputs, options, out_dir)
     if previous is not None:
         return {**previous, "a_jour": True}
     apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
@@ -178,7 +177,7 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) 
         report = write_outputs(computed, out_dir, options.method, options.reference,
                                provenance_of(staged), started, [str(f) for f in failures])
         if not failures:   # a partial run is never taken for an up-to-date one
-            cache.record(out_dir, key)
+            cache.record(out_dir, key or cache.run_key(inputs, options, out_dir))
         return report
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

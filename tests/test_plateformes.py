@@ -213,3 +213,17 @@ def test_bad_coordinate_and_unknown_epsg_are_counted(synthetic, tmp_path):
     total = chemins["n"].sum()
     counted_total = pd.read_csv(tmp_path / "out" / "sirene_exclusions.csv").query("statut == 'compté'")["n"].sum()
     assert total == counted_total                                   # nobody lost between the two
+
+
+def test_report_says_rows_read_and_rows_kept(counted):
+    """The legal units and geolocations are staged against the establishments kept: the report
+    gives what was read and what was kept, and the kept rows are the candidates' only."""
+    files, out, report = counted
+    for sid, name in (("sirene_etablissements", "etablissements"), ("sirene_unites_legales", "unites_legales"),
+                      ("sirene_geolocalisation", "geolocalisation")):
+        entry = report["inputs"][sid]
+        assert entry["rows_read"] == len(files[name])
+        assert 0 < entry["rows"] < entry["rows_read"]
+    candidates = files["etablissements"]["activitePrincipaleEtablissement"].isin(["53.20Z", "49.32Z"]).sum()
+    assert report["inputs"]["sirene_etablissements"]["rows"] == candidates
+    assert "rows staged (read)" in (out / "run_report.md").read_text(encoding="utf-8")

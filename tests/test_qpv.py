@@ -68,6 +68,9 @@ def test_population_error_on_grid_covered_qpvs(qpv_run):
     assert len(grid) == 27
     err = grid["erreur_population"].abs().median()
     assert err <= 0.12, err
+    # measured 7.0 % on this sample: above 8 %, the weights have lost something (a cell's pieces
+    # outside the ground handed to the SQL once gave 11.4 % and still met the 12 % target)
+    assert err <= 0.08, err
     summary = {r["source_poids"]: r for r in report["stats"]["qpv_comparaison"]}
     assert summary["carreaux_200m"]["erreur_mediane_population"] == pytest.approx(err)
     assert "QPV: our allocation" in (out / "run_report.md").read_text()

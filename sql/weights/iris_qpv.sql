@@ -10,7 +10,8 @@
 -- shared between its pieces in proportion to area x density of the piece's class (two-class
 -- dasymetric mapping, Mennis & Hultgren 2006): the density of a QPV class is measured on the
 -- cells lying at least $seuil inside that QPV, the density of the rest of an IRIS on its cells
--- lying at least $seuil outside any QPV (a global value where there are none). Nothing from the
+-- lying at least $seuil outside any QPV (a global value where there are none, over the IRIS that
+-- hold a QPV: the only IRIS and cells the caller registers, see allocation.py). Nothing from the
 -- published QPV figures enters the weights: they stay an independent yardstick.
 -- An IRIS not wholly inside the cells' cover, or with no populated cell, falls back to area.
 
@@ -23,9 +24,11 @@ JOIN z_qpv q ON ST_Intersects(i.geom, q.geom);
 
 DELETE FROM w_pairs WHERE area_in <= 0;
 
+-- A cell wholly inside its IRIS (most of them) is its own piece: the containment test is far
+-- cheaper than an overlay.
 CREATE OR REPLACE TABLE w_ci AS
 SELECT c.idcar, c.ind, ST_Area(c.geom) AS cell_area, i.code_iris,
-       ST_Intersection(c.geom, i.geom) AS geom
+       CASE WHEN ST_Within(c.geom, i.geom) THEN c.geom ELSE ST_Intersection(c.geom, i.geom) END AS geom
 FROM z_cells c
 JOIN z_iris i ON ST_Intersects(c.geom, i.geom);
 
