@@ -31,36 +31,32 @@ def _vintage(columns: list[str], pattern: str, label: str) -> str:
     return found[0]
 
 
-def read_filosofi_iris(path: Path) -> FilosofiTable:
+def _read(path: Path, members: tuple[str, ...], key: str, width: int, kind: str, prefix: str,
+          names: tuple[str, str, str]) -> FilosofiTable:
+    """A Filosofi table of one level: its code (`key`, `width` digits), the median income
+    `<prefix>MEDyy` and the poverty rate `<prefix>TP60yy` (published in %, carried as shares)."""
     label = str(path)
-    with extracted(path, ("*.csv", "*.xls", "*.xlsx")) as local:
-        df = read_table(local, label, header_marker="IRIS", sheet=None)
+    with extracted(path, members) as local:
+        df = read_table(local, label, header_marker=key, sheet=None)
     df.columns = [c.upper() for c in df.columns]
-    require_columns(df, ["IRIS"], label)
-    yy = _vintage(list(df.columns), r"^DISP_MED(\d{2})$", label)
-    med, tp60 = f"DISP_MED{yy}", f"DISP_TP60{yy}"
+    require_columns(df, [key], label)
+    yy = _vintage(list(df.columns), rf"^{prefix}MED(\d{{2}})$", label)
+    med, tp60 = f"{prefix}MED{yy}", f"{prefix}TP60{yy}"
     require_columns(df, [med, tp60], label)
-    df["IRIS"] = pad_code(df["IRIS"], 9)
-    check_codes(df, "IRIS", "iris", label)
-    require_unique(df, "IRIS", label)
+    df[key] = pad_code(df[key], width)
+    check_codes(df, key, kind, label)
+    require_unique(df, key, label)
     df = to_numeric(df, [med, tp60], label, decimal="auto")
-    frame = pd.DataFrame({"code_iris": df["IRIS"], "disp_med": df[med],
-                          "disp_tp60": df[tp60] / 100.0})  # published in %, we carry shares
+    code, med_name, tp60_name = names
+    frame = pd.DataFrame({code: df[key], med_name: df[med], tp60_name: df[tp60] / 100.0})
     return FilosofiTable(2000 + int(yy), frame, label)
+
+
+def read_filosofi_iris(path: Path) -> FilosofiTable:
+    return _read(path, ("*.csv", "*.xls", "*.xlsx"), "IRIS", 9, "iris", "DISP_",
+                 ("code_iris", "disp_med", "disp_tp60"))
 
 
 def read_filosofi_communes(path: Path) -> FilosofiTable:
-    label = str(path)
-    with extracted(path, ("*com*.csv", "*.csv", "*.xls", "*.xlsx")) as local:
-        df = read_table(local, label, header_marker="CODGEO", sheet=None)
-    df.columns = [c.upper() for c in df.columns]
-    require_columns(df, ["CODGEO"], label)
-    yy = _vintage(list(df.columns), r"^MED(\d{2})$", label)
-    med, tp60 = f"MED{yy}", f"TP60{yy}"
-    require_columns(df, [med, tp60], label)
-    df["CODGEO"] = pad_code(df["CODGEO"], 5)
-    check_codes(df, "CODGEO", "commune", label)
-    require_unique(df, "CODGEO", label)
-    df = to_numeric(df, [med, tp60], label, decimal="auto")
-    frame = pd.DataFrame({"code_commune": df["CODGEO"], "med": df[med], "tp60": df[tp60] / 100.0})
-    return FilosofiTable(2000 + int(yy), frame, label)
+    return _read(path, ("*com*.csv", "*.csv", "*.xls", "*.xlsx"), "CODGEO", 5, "commune", "",
+                 ("code_commune", "med", "tp60"))
