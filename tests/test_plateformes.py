@@ -227,3 +227,21 @@ def test_report_says_rows_read_and_rows_kept(counted):
     candidates = files["etablissements"]["activitePrincipaleEtablissement"].isin(["53.20Z", "49.32Z"]).sum()
     assert report["inputs"]["sirene_etablissements"]["rows"] == candidates
     assert "rows staged (read)" in (out / "run_report.md").read_text(encoding="utf-8")
+
+
+def test_a_broken_establishments_file_stops_the_run_before_reading_the_others(synthetic, tmp_path, monkeypatch):
+    """Legal units and geolocations are read against the establishments kept: when the
+    establishments cannot be read, the run names that file and does not read the other two."""
+    import indicators.staging as staging
+
+    _, paths, _ = synthetic
+    broken = tmp_path / "StockEtablissement_utf8.zip"
+    raw = paths["etablissements"].read_bytes()
+    broken.write_bytes(raw[: len(raw) // 2])
+    read = []
+    real = staging.stage_sirene
+    monkeypatch.setattr(staging, "stage_sirene", lambda path, source, *a, **k: (read.append(source), real(path, source, *a, **k))[1])
+    with pytest.raises(InputError) as exc:
+        run_local({**_inputs(paths), "sirene_etablissements": [broken]}, tmp_path / "out", RunOptions())
+    assert str(broken) in str(exc.value)
+    assert read == ["sirene_etablissements"]
