@@ -10,8 +10,8 @@
 -- shared between its pieces in proportion to area x density of the piece's class (two-class
 -- dasymetric mapping, Mennis & Hultgren 2006): the density of a QPV class is measured on the
 -- cells lying at least $seuil inside that QPV, the density of the rest of an IRIS on its cells
--- lying at least $seuil outside any QPV (a global value where there are none, over the IRIS that
--- hold a QPV: the only IRIS and cells the caller registers, see allocation.py). Nothing from the
+-- lying at least $seuil outside any QPV (a global value where there are none, measured on the
+-- ground around QPVs, the only IRIS and cells the caller registers: allocation.py). Nothing from the
 -- published QPV figures enters the weights: they stay an independent yardstick.
 -- An IRIS not wholly inside the cells' cover, or with no populated cell, falls back to area.
 
