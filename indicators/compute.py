@@ -17,7 +17,7 @@ import shapely
 
 from . import PACKAGE_DIR
 from .db import connect, run_sql
-from .staging import read_staged
+from .staging import listed, read_staged
 from .errors import FragiliteError
 from . import plateformes
 from .geometry import dissolve, from_wkb, polygonal, to_epsg
@@ -64,9 +64,8 @@ class Computed:
 
 
 def _view(con, name: str, parquet: str | list[str]) -> None:
-    parts = [parquet] if isinstance(parquet, str) else parquet
-    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in parts)
-    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+    files = ", ".join("'" + p.replace("'", "''") + "'" for p in listed(parquet))
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
 
 
 def choose_crs(departements: list[str], requested: str) -> int:

@@ -51,8 +51,9 @@ def staging_waves(inputs: dict[str, list[Path]]) -> tuple[list[tuple[str, Path]]
     source (KEYED_BY). Largest files first, so that two workers finish together."""
     def size(pair):
         return -pair[1].stat().st_size if pair[1].exists() else 0
-    first = [(sid, p) for sid, paths in inputs.items() if not (sid in KEYED_BY and KEYED_BY[sid] in inputs) for p in paths]
-    keyed = [(sid, p) for sid, paths in inputs.items() if sid in KEYED_BY and KEYED_BY[sid] in inputs for p in paths]
+    pairs = [(sid, p) for sid, paths in inputs.items() for p in paths]
+    keyed = [(sid, p) for sid, p in pairs if KEYED_BY.get(sid) in inputs]
+    first = [pair for pair in pairs if pair not in keyed]
     return sorted(first, key=size), sorted(keyed, key=size)
 
 

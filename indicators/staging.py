@@ -119,7 +119,7 @@ def stage_source(source_id: str, paths: list[Path], work_dir: Path, apes: list[s
     if source(source_id).reader == "sirene":
         # streamed through DuckDB, file by file: a national stock never enters pandas
         rows, read = 0, 0
-        key_paths = None if keys is None else (keys.path if isinstance(keys.path, list) else [keys.path])
+        key_paths = None if keys is None else listed(keys.path)
         for i, p in enumerate(paths):
             counts = stage_sirene(Path(p), source_id, target.with_name(f"{source_id}__part{i}.parquet"), apes,
                                   key_paths)
@@ -143,9 +143,14 @@ def _provenance(source_id: str, paths: list[Path], hashes: list[str] | None = No
              "synthetic": is_synthetic(source_id, Path(p))} for p, h in zip(paths, hashes)]
 
 
+def listed(paths: str | list[str]) -> list[str]:
+    """A staged path (one file or a glob) or list of them, as a list."""
+    return [paths] if isinstance(paths, str) else list(paths)
+
+
 def read_staged(paths: str | list[str]) -> pd.DataFrame:
     """A staged table, which may come in parts (one per input file)."""
-    parts = [paths] if isinstance(paths, str) else list(paths)
+    parts = listed(paths)
     frames = [pd.read_parquet(p) for p in parts]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
@@ -158,8 +163,8 @@ def merge_staged(parts: list[Staged]) -> Staged:
     extras: dict[str, list[str]] = {}
     for part in parts:
         for name, path in (part.extras or {}).items():
-            extras.setdefault(name, []).extend(path if isinstance(path, list) else [path])
-    paths = [p for part in parts for p in (part.path if isinstance(part.path, list) else [part.path])]
+            extras.setdefault(name, []).extend(listed(path))
+    paths = [p for part in parts for p in listed(part.path)]
     read = [part.rows_read for part in parts]
     return Staged(first.source, paths, first.millesime, [f for part in parts for f in part.files],
                   sum(part.rows for part in parts), extras, None if None in read else sum(read))

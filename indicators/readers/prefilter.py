@@ -32,17 +32,20 @@ class HasAny:
     def __init__(self, needles: list[bytes]):
         self.needles = [np.frombuffer(n, np.uint8) for n in needles if n]
 
-    def __call__(self, a: np.ndarray) -> np.ndarray:
+    def lines(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Indices of the lines (`starts`, `ends`: their bounds in `a`) to keep."""
         hits = []
         for last in {int(n[-1]) for n in self.needles}:
-            ends = np.flatnonzero(a == last)
+            found = np.flatnonzero(a == last)
             for n in (n for n in self.needles if n[-1] == last):
-                e = ends[ends >= len(n) - 1]
+                e = found[found >= len(n) - 1]
                 ok = np.ones(len(e), dtype=bool)
                 for k in range(1, len(n)):
                     ok &= a[e - k] == n[-1 - k]
                 hits.append(e[ok])
-        return np.unique(np.concatenate(hits)) if hits else np.empty(0, dtype=np.int64)
+        if not hits:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(np.searchsorted(ends, np.concatenate(hits), side="right"))
 
 
 def _words(a: np.ndarray) -> np.ndarray:
@@ -87,7 +90,8 @@ class FirstKeyIn:
             value = value * 10 + digit
         return numeric, value
 
-    def keep(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    def lines(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Indices of the lines (`starts`, `ends`: their bounds in `a`) to keep."""
         w = self.width
         keep = np.ones(len(starts), dtype=bool)
         candidates = np.flatnonzero((ends - starts > w) & (starts + w < len(a)))
@@ -100,7 +104,7 @@ class FirstKeyIn:
         pos = np.searchsorted(self.keys, value).clip(0, max(len(self.keys) - 1, 0))
         known = (self.keys[pos] == value) if len(self.keys) else np.zeros(len(value), dtype=bool)
         keep[candidates[hit]] = ~numeric | known
-        return keep
+        return np.flatnonzero(keep)
 
 
 def select(data, rule) -> tuple[bytes, int]:
@@ -110,10 +114,7 @@ def select(data, rule) -> tuple[bytes, int]:
     if len(ends) == 0 or ends[-1] != len(a):
         ends = np.r_[ends, len(a)]
     starts = np.r_[0, ends[:-1]]
-    if isinstance(rule, HasAny):
-        line = np.unique(np.searchsorted(ends, rule(a), side="right"))
-    else:
-        line = np.flatnonzero(rule.keep(a, starts, ends))
+    line = rule.lines(a, starts, ends)
     return b"".join(data[starts[i]:ends[i]] for i in line.tolist()), len(ends)
 
 

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from ..db import connect
 from ..errors import InputError
@@ -84,7 +85,6 @@ def _write_filtered(reader, target: Path, columns: list[str], column: str | None
     rows read. pyarrow alone: DuckDB, scanning a Python stream, held GBs of batches."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     schema = pa.schema([(c, pa.string()) for c in columns])
     lookup = pc.SetLookupOptions(value_set=values) if column is not None else None
@@ -107,9 +107,9 @@ def _key_values(source: str, apes: list[str] | None, keys: list[str] | None):
     if source == "sirene_etablissements" and apes:
         return "activitePrincipaleEtablissement", pa.array(apes, pa.string())
     if source in KEYS and keys is not None:
-        con = connect()
-        found = con.execute(f'SELECT DISTINCT "{KEYS[source]}" FROM read_parquet(?) ORDER BY 1', [list(keys)]).fetch_arrow_table()
-        con.close()
+        with connect() as con:   # DuckDB reads the staged parts' glob
+            found = con.execute(f'SELECT DISTINCT "{KEYS[source]}" FROM read_parquet(?) ORDER BY 1',
+                                [list(keys)]).fetch_arrow_table()
         return KEYS[source], found.column(0).combine_chunks().cast(pa.string())
     return None, None
 
@@ -137,10 +137,9 @@ def stage_sirene(path: Path, source: str, target: Path, apes: list[str] | None =
     member = None
     parquet = path.suffix.lower() == ".parquet"
     quoted = str(path).replace("'", "''")
-    con = connect()
     try:
         if parquet:
-            columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()]
+            columns = pq.ParquetFile(path).schema_arrow.names
         else:
             if zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as zf:
@@ -169,10 +168,10 @@ def stage_sirene(path: Path, source: str, target: Path, apes: list[str] | None =
                                for c in wanted)
             where = f'WHERE "{column}" IN (SELECT unnest(?))' if column else ""
             out = str(target).replace("'", "''")
-            con.execute(f"COPY (SELECT {select} FROM read_parquet('{quoted}') {where}) TO '{out}' (FORMAT parquet)",
-                        [values.to_pylist()] if column else None)
-            how = "parquet"
-            rows_read = con.execute(f"SELECT count(*) FROM read_parquet('{quoted}')").fetchone()[0]
+            with connect() as con:
+                con.execute(f"COPY (SELECT {select} FROM read_parquet('{quoted}') {where}) TO '{out}' (FORMAT parquet)",
+                            [values.to_pylist()] if column else None)
+            how, rows_read = "parquet", pq.ParquetFile(path).metadata.num_rows
         else:
             how = "full"
             rule = _prefilter(source, columns, column, values)
@@ -193,8 +192,5 @@ def stage_sirene(path: Path, source: str, target: Path, apes: list[str] | None =
     except Exception as exc:  # a zip cut short shows up here, as a CRC or an end-of-stream error
         target.unlink(missing_ok=True)
         raise InputError(label, f"truncated or corrupt file ({type(exc).__name__}: {exc})") from exc
-    finally:
-        con.close()
-    import pyarrow.parquet as pq
     kept = pq.ParquetFile(target).metadata.num_rows
     return {"rows_kept": int(kept), "rows_read": int(rows_read), "lecture": how}
