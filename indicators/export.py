@@ -30,11 +30,11 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -251,13 +251,18 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict
     }
 
 
+def sirene_is_synthetic(provenance: dict) -> bool | None:
+    """Whether the run's SIRENE files are synthetic (None: the run had no SIRENE)."""
+    files = [f for sid, p in provenance.items() if sid.startswith("sirene_") for f in p.get("files", [])]
+    return any(f.get("synthetic") for f in files) if files else None
+
+
 def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str,
                   provenance: dict, started: float, failures: list[str] | None = None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     millesime_rp = rp[0] if rp else (2016 if "mednum_kit_2020" in provenance else None)
-    sirene_files = [f for sid, p in provenance.items() if sid.startswith("sirene_") for f in p.get("files", [])]
-    sirene_synthetique = any(f.get("synthetic") for f in sirene_files) if sirene_files else None
+    sirene_synthetique = sirene_is_synthetic(provenance)
     written = {}
     layers = {}
     for level in computed.layers:
@@ -314,7 +319,9 @@ def report_markdown(report: dict) -> str:
              f"- duration: {report['duration_s']} s", "", "## Inputs", "",
              "| source | millésime | file | sha256 | rows staged (read) |", "|---|---|---|---|---|"]
     for sid, p in report["inputs"].items():
-        rows = f"{p['rows']}" + (f" ({p['rows_read']})" if p.get("rows_read") is not None else "") if "rows" in p else ""
+        rows = str(p.get("rows", ""))
+        if p.get("rows_read") is not None:
+            rows += f" ({p['rows_read']})"
         for f in p.get("files", []):
             flag = " **SYNTHETIC**" if f.get("synthetic") else ""
             lines.append(f"| {sid}{flag} | {p.get('millesime') or ''} | `{f['path']}` | `{f['sha256'][:12]}…` | {rows} |")
@@ -332,8 +339,7 @@ def report_markdown(report: dict) -> str:
                          f"{r['total_estime_sur_officiel']:.2f} | {pts('ecart_median_part_60_plus')} | {pts('ecart_median_taux_pauvrete')} |")
     pf = report["stats"].get("plateformes")
     if pf:
-        synthetic = any(f.get("synthetic") for sid, p in report["inputs"].items() if sid.startswith("sirene_")
-                        for f in p.get("files", []))
+        synthetic = sirene_is_synthetic(report["inputs"])
         lines += ["", "## Platform workers (SIRENE, " + str(pf.get("date_sirene")) + ")", ""]
         if synthetic:
             lines += ["**The SIRENE files of this run are SYNTHETIC: these counts describe nothing real.**", ""]
