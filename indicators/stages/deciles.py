@@ -19,13 +19,13 @@ scores it published. What this module implements, and nothing else:
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from indicators.errors import InputError
-from indicators.readers.common import read_text_table, to_numeric
 
 # the five indicators of the 2023 portal, higher = more at risk; ids name the layer columns
 INDICATORS_2023: dict[str, str] = {
@@ -110,9 +110,7 @@ def read_cut_points(path: Path) -> pd.DataFrame:
     a run (other columns are kept as information). `,` or `;` separated; decimal commas accepted
     with `;`. Returns the table indexed by indicator."""
     path = Path(path)
-    first = path.read_text(encoding="utf-8-sig").splitlines()[0] if path.stat().st_size else ""
-    sep = ";" if ";" in first else ","
-    df = read_text_table(path, sep=sep)
+    df = _read_text(path)
     missing = [c for c in ["indicateur", *BOUND_COLUMNS] if c not in df.columns]
     if missing:
         raise InputError(path, f"missing column(s) {missing}: a cut-point file has `indicateur` and "
@@ -127,7 +125,8 @@ def read_cut_points(path: Path) -> pd.DataFrame:
     if dup.any():
         raise InputError(path, "several rows for one indicator", column="indicateur",
                          rows=[i + 2 for i in np.flatnonzero(dup.to_numpy())])
-    df = to_numeric(df, BOUND_COLUMNS, path, decimal="auto" if sep == ";" else ".")
+    for col in BOUND_COLUMNS:
+        df[col] = _numbers(df[col], path, col)
     bad = [i for i, row in enumerate(df[BOUND_COLUMNS].to_numpy()) if not _ordered(row)]
     if bad:
         raise InputError(path, "bounds must not decrease from borne_1 to borne_9, and an empty bound "
@@ -138,6 +137,30 @@ def read_cut_points(path: Path) -> pd.DataFrame:
     if "territoire" not in df:
         df["territoire"] = f"fichier {path.name}"
     return df.set_index("indicateur")
+
+
+def _read_text(path: Path) -> pd.DataFrame:
+    text = path.read_text(encoding="utf-8-sig") if path.stat().st_size else ""
+    if not text.strip():
+        raise InputError(path, "file is empty")
+    sep = ";" if ";" in text.splitlines()[0] else ","
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise InputError(path, f"malformed delimited text: {exc}") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _numbers(raw: pd.Series, path: Path, column: str) -> pd.Series:
+    """Numbers of a cut-point column: `.` or `,` decimals; an empty cell is an empty bound."""
+    text = raw.astype(str).str.strip().str.replace(",", ".", regex=False)
+    values = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
+    bad = values.isna() & (text != "")
+    if bad.any():
+        raise InputError(path, f"non-numeric value(s) {raw[bad].head(3).tolist()}", column=column,
+                         rows=[i + 2 for i in np.flatnonzero(bad.to_numpy())])
+    return values
 
 
 def _ordered(bounds: np.ndarray) -> bool:
