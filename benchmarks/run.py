@@ -63,7 +63,7 @@ import sys, json
 sys.path.insert(0, {here!r}); sys.path.insert(0, {root!r})
 from pathlib import Path
 from generate_national import inputs
-from indicators.compute import RunOptions
+from indicators.stages.compute import RunOptions
 from indicators.pipeline import run_local
 report = run_local(inputs(Path({data!r}), {sirene!r}), Path({out!r}), RunOptions())
 print(json.dumps({{"a_jour": report.get("a_jour", False)}}))

@@ -13,13 +13,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from indicators.compute import Computed, RunOptions, compute
+from indicators.stages.compute import Computed, RunOptions, compute
 from indicators.errors import FragiliteError
-from indicators.export import report_markdown, write_outputs
+from indicators.outputs.export import write_outputs
+from indicators.outputs.report import report_markdown
 from indicators import cache
 from indicators.pipeline import (check_failures, check_options, complete_with_empty, new_work_dir, plan,
                                  provenance_of, stage_all, stage_cached, staged_paths)
-from indicators.staging import Staged
+from indicators.sources.staging import Staged
 
 
 @task(name="stage", retries=0)
@@ -46,8 +47,8 @@ class _Outcome:
 
 @task(name="download", retries=0)
 def download_task(source_id: str, raw_dir: str) -> dict:
-    from indicators.download import download
-    from indicators.registry import source
+    from indicators.sources.download import download
+    from indicators.sources.registry import source
 
     src = source(source_id)
     got = download(src.url(), Path(raw_dir) / source_id / str(src.default), sha256=src.millesime().sha256)
@@ -103,7 +104,7 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
     if download:
         # every source with a URL; one failing download is reported and the run goes on with what
         # it has (the cache, or the sample), rather than stopping every other source
-        from indicators.registry import RAW_DIR, load_registry
+        from indicators.sources.registry import RAW_DIR, load_registry
 
         futures = {sid: download_task.with_options(name=f"download-{sid}").submit(sid, str(RAW_DIR))
                    for sid, src in load_registry().items() if src.url() and sid not in (inputs or {})}

@@ -19,8 +19,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import PACKAGE_DIR, SQL_DIR, __version__
-from .registry import sha256_of
+from indicators import PACKAGE_DIR, SQL_DIR, __version__
+from indicators.sources.registry import sha256_of
 
 STATE_DIR = ".fragilite"
 _MEMO_LOCK = threading.Lock()

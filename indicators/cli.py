@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import PROJECT_DIR
-from .errors import FragiliteError
-from .methods import BY_ID, DEFAULT_METHOD, IDS, METHODS, SCORES, class_column
+from indicators import PROJECT_DIR
+from indicators.errors import FragiliteError
+from indicators.stages.methods import BY_ID, DEFAULT_METHOD, IDS, METHODS, SCORES, class_column
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Digital fragility index (IFN) per IRIS, commune, EPCI, département and région.")
@@ -94,9 +94,9 @@ def score(
     output: Path = typer.Option(..., "-o", "--output", help="CSV to write"),
 ) -> None:
     """Score a table you bring (no geometry, no counts)."""
-    from .export import atomic_path
-    from .readers.common import read_text_table
-    from .scoring import read_thresholds, score_table
+    from indicators.outputs.files import atomic_path
+    from indicators.sources.readers.common import read_text_table
+    from indicators.stages.scoring import read_thresholds, score_table
 
     try:
         if method not in METHODS:
@@ -165,9 +165,9 @@ def download(
     raw: Path = typer.Option(PROJECT_DIR / "data" / "raw", "--raw", help="cache folder"),
 ) -> None:
     """Fetch the registry's sources into data/raw/<source>/<millésime>/ (conditional, verified)."""
-    from .download import DownloadError
-    from .download import download as fetch
-    from .registry import load_registry
+    from indicators.sources.download import DownloadError
+    from indicators.sources.download import download as fetch
+    from indicators.sources.registry import load_registry
 
     registry = load_registry()
     failed = 0
@@ -227,9 +227,9 @@ def deploy(
 @app.command()
 def sources() -> None:
     """Each source: its millésimes, URL, and what is on this machine."""
-    from .registry import load_registry, local_path, sample_path
+    from indicators.sources.registry import load_registry, local_path, sample_path
 
-    table = Table(title="sources (indicators/sources.yaml)")
+    table = Table(title="sources (indicators/sources/sources.yaml)")
     for col in ("source", "millésime", "publisher", "url", "local"):
         table.add_column(col, overflow="fold")
     for sid, src in load_registry().items():
@@ -250,7 +250,7 @@ def validate(
     """Check GeoParquet files against the GeoParquet 1.1.0 schema and read them back."""
     import pyarrow.parquet as pq
 
-    from .validate import validate_file
+    from indicators.outputs.validate import validate_file
 
     failed = False
     for path in files:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from . import SQL_DIR
-from .errors import FragiliteError
+from indicators import SQL_DIR
+from indicators.errors import FragiliteError
 
 
 def spatial_extension_path() -> Path:

@@ -14,14 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from . import cache
-from .compute import Computed, RunOptions, compute
-from .export import write_outputs
-from .methods import METHODS
-from .registry import resolve_inputs
-from .scoring import REFERENCES
-from .staging import EMPTY, Staged, merge_staged, stage_empty, stage_source
-from .errors import FragiliteError
+from indicators import cache
+from indicators.stages.compute import Computed, RunOptions, compute
+from indicators.outputs.export import write_outputs
+from indicators.stages.methods import METHODS
+from indicators.sources.registry import resolve_inputs
+from indicators.stages.scoring import REFERENCES
+from indicators.sources.staging import EMPTY, Staged, merge_staged, stage_empty, stage_source
+from indicators.errors import FragiliteError
 
 
 def check_options(options: RunOptions) -> None:

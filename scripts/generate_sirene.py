@@ -79,8 +79,8 @@ VOIES = [("RUE", "DE LA REPUBLIQUE"), ("AV", "JEAN JAURES"), ("BD", "VICTOR HUGO
 def load_places():
     import geopandas as gpd
 
-    from indicators.readers import read_contours_iris, read_rp_iris
-    from indicators.readers.qpv import read_qpv_contours
+    from indicators.sources.readers import read_contours_iris, read_rp_iris
+    from indicators.sources.readers.qpv import read_qpv_contours
 
     contours = read_contours_iris(SAMPLE / "contours_iris/2016/CONTOURS-IRIS_2-1__SHP__FRA_2016-01-01.7z")
     pop = read_rp_iris(SAMPLE / "rp_population/2016/base-ic-evol-struct-pop-2016.zip", "rp_population").frame

@@ -10,7 +10,7 @@ import shapely
 from typer.testing import CliRunner
 
 from indicators.cli import app
-from indicators.methods import SCORES
+from indicators.stages.methods import SCORES
 
 from .conftest import FIXTURES, SHARED
 

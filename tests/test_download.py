@@ -13,7 +13,7 @@ import pytest
 from werkzeug import Response
 
 from indicators import SAMPLE_DIR
-from indicators.download import DownloadError, download, extract
+from indicators.sources.download import DownloadError, download, extract
 from indicators.errors import InputError
 
 REAL = SAMPLE_DIR / "rp_population/2016/base-ic-evol-struct-pop-2016.zip"

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from indicators.geometry import dissolve, dissolve_group
-from indicators.registry import resolve_inputs
-from indicators.staging import read_source
+from indicators.stages.geometry import dissolve, dissolve_group
+from indicators.sources.registry import resolve_inputs
+from indicators.sources.staging import read_source
 
 
 def _sym_area(a, b) -> float:

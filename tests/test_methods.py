@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from indicators.compute import RunOptions
-from indicators.methods import IDS, SCORES, equal_width_classes, score_frame
+from indicators.stages.compute import RunOptions
+from indicators.stages.methods import IDS, SCORES, equal_width_classes, score_frame
 from indicators.pipeline import run_local
-from indicators.readers.mednum import canonical_header, published_scores, read_mednum
-from indicators.scoring import read_thresholds, score_table
+from indicators.sources.readers.mednum import canonical_header, published_scores, read_mednum
+from indicators.stages.scoring import read_thresholds, score_table
 
 from .conftest import FIXTURES, MEDNUM_DIR, SHARED
 from .helpers import csv_text

@@ -11,15 +11,15 @@ import pyarrow.parquet as pq
 import pyogrio
 import pytest
 
-from indicators.compute import RunOptions
+from indicators.stages.compute import RunOptions
 from indicators.db import connect
 from indicators.errors import FragiliteError, InputError
-from indicators.export import layer_columns
-from indicators.methods import IDS, SCORES, score_frame
+from indicators.outputs.layers import layer_columns
+from indicators.stages.methods import IDS, SCORES, score_frame
 from indicators.pipeline import run_local
-from indicators.readers import read_contours_iris, read_rp_iris
-from indicators.scoring import indicator_values
-from indicators.validate import validate_file
+from indicators.sources.readers import read_contours_iris, read_rp_iris
+from indicators.stages.scoring import indicator_values
+from indicators.outputs.validate import validate_file
 from indicators import SAMPLE_DIR
 
 LAYERS = ["iris", "communes", "epci", "departements", "regions"]
@@ -144,7 +144,7 @@ def test_failed_run_leaves_previous_outputs_intact(tmp_path, monkeypatch):
     out = tmp_path / "out"
     run_local({}, out, RunOptions(territory=["48"]))
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    import indicators.export as export
+    import indicators.outputs.export as export
 
     calls = {"n": 0}
     real = export.write_gpkg

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from indicators import PROJECT_DIR, SAMPLE_DIR
-from indicators.compute import RunOptions
+from indicators.stages.compute import RunOptions
 from indicators.errors import InputError
 from indicators.pipeline import run_local
 
@@ -133,7 +133,7 @@ def test_over_representation_with_employed_residents(synthetic, tmp_path):
     """With the RP activité base (here a TEST FIXTURE: employed residents = 40 % of population,
     a made-up constant, not INSEE data), the Compas ratio is share in QPV / share of workers in QPV."""
     files, paths, _ = synthetic
-    from indicators.readers import read_rp_iris
+    from indicators.sources.readers import read_rp_iris
 
     pop = read_rp_iris(SAMPLE_DIR / "rp_population/2016/base-ic-evol-struct-pop-2016.zip", "rp_population").frame
     act = pd.DataFrame({"IRIS": pop["code_iris"], "COM": pop["code_commune"],
@@ -232,7 +232,7 @@ def test_report_says_rows_read_and_rows_kept(counted):
 def test_a_broken_establishments_file_stops_the_run_before_reading_the_others(synthetic, tmp_path, monkeypatch):
     """Legal units and geolocations are read against the establishments kept: when the
     establishments cannot be read, the run names that file and does not read the other two."""
-    import indicators.staging as staging
+    import indicators.sources.staging as staging
 
     _, paths, _ = synthetic
     broken = tmp_path / "StockEtablissement_utf8.zip"

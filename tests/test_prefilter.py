@@ -14,10 +14,10 @@ import pytest
 
 from indicators import PROJECT_DIR
 from indicators.errors import InputError
-from indicators.readers import prefilter, zipstream
-from indicators.readers.prefilter import FirstKeyIn, HasAny, LineFilter
-from indicators.readers.sirene import stage_sirene
-from indicators.readers.zipstream import open_member
+from indicators.sources.readers import prefilter, zipstream
+from indicators.sources.readers.prefilter import FirstKeyIn, HasAny, LineFilter
+from indicators.sources.readers.sirene import stage_sirene
+from indicators.sources.readers.zipstream import open_member
 
 
 def _read_all(stream) -> bytes:

@@ -12,11 +12,11 @@ import pytest
 import shapely
 
 from indicators import SAMPLE_DIR
-from indicators.compute import RunOptions
-from indicators.export import layer_columns
+from indicators.stages.compute import RunOptions
+from indicators.outputs.layers import layer_columns
 from indicators.pipeline import run_local
-from indicators.readers.qpv import read_qpv_contours
-from indicators.validate import validate_file
+from indicators.sources.readers.qpv import read_qpv_contours
+from indicators.outputs.validate import validate_file
 
 QPV_ZIP = SAMPLE_DIR / "qpv_contours_2015/2015/qp-politiquedelaville-shp.zip"
 
@@ -175,7 +175,7 @@ def test_overseas_qpv(tmp_path):
     """A QPV in Martinique: weighted in RGAF09 / UTM 20N, by area (no cells there).
     SYNTHETIC geometry: the real QPV contours here are Occitanie only; this polygon is a disc
     inside a real Fort-de-France IRIS, under the real code QP972001 (whose population INSEE publishes)."""
-    from indicators.readers import read_contours_iris
+    from indicators.sources.readers import read_contours_iris
 
     contours = read_contours_iris(SAMPLE_DIR / "contours_iris/2016/CONTOURS-IRIS_2-1__SHP__FRA_2016-01-01.7z")
     iris = contours[contours["code_iris"].str.startswith("97209")].iloc[0]

@@ -11,9 +11,9 @@ import pytest
 
 from indicators import SAMPLE_DIR
 from indicators.errors import InputError
-from indicators.readers import (read_contours_iris, read_epci_composition, read_filosofi_communes,
+from indicators.sources.readers import (read_contours_iris, read_epci_composition, read_filosofi_communes,
                                 read_filosofi_iris, read_mednum, read_rp_iris)
-from indicators.readers.mednum import canonical_header, iris_frame
+from indicators.sources.readers.mednum import canonical_header, iris_frame
 
 from .conftest import MEDNUM_DIR
 from .helpers import csv_text, rp_frame, write_zip

@@ -12,7 +12,7 @@ import pytest
 
 from indicators import SAMPLE_DIR
 from indicators.cache import state_dir
-from indicators.compute import RunOptions
+from indicators.stages.compute import RunOptions
 from indicators.pipeline import run_local
 
 

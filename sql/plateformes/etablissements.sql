@@ -1,6 +1,6 @@
 -- Platform workers, establishment level: which SIRENE establishments the counting rule keeps,
 -- and why the others are left out (METHODS 2; every choice is a parameter, defaults in
--- indicators/plateformes.py).
+-- indicators/stages/plateformes.py).
 --
 -- Why one row per candidate with its first exclusion reason, rather than a filtered table: the
 -- run report must say how many were left out and why, and a person must be able to review the

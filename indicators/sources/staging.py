@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InputError
-from .readers import (read_contours_iris, read_epci_composition, read_filosofi_communes,
+from indicators.errors import InputError
+from indicators.sources.readers import (read_contours_iris, read_epci_composition, read_filosofi_communes,
                       read_filosofi_iris, read_mednum, read_rp_iris)
-from .readers.common import require_unique
-from .readers.mednum import LEVELS, iris_frame, published_thresholds
-from .readers.qpv import read_filosofi_200m, read_grid_emprise, read_qpv_contours, read_qpv_figures
-from .readers.sirene import stage_sirene
-from .registry import is_synthetic, sha256_of, source
+from indicators.sources.readers.common import require_unique
+from indicators.sources.readers.mednum import LEVELS, iris_frame, published_thresholds
+from indicators.sources.readers.qpv import read_filosofi_200m, read_grid_emprise, read_qpv_contours, read_qpv_figures
+from indicators.sources.readers.sirene import stage_sirene
+from indicators.sources.registry import is_synthetic, sha256_of, source
 
 
 @dataclass

@@ -20,6 +20,8 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
+from indicators.stages.levels import LEVEL_KEY, LEVELS
+
 # a coverage union's area equals the sum of its parts' to float precision; an overlap does not
 AREA_TOLERANCE = 1e-9
 
@@ -104,3 +106,67 @@ def dissolve(parents: np.ndarray, geoms: np.ndarray, threads: int | None = None)
         results = list(pool.map(dissolve_group, groups))
     merged = pd.Series([g for g, _ in results], index=parents[starts], dtype=object)
     return merged, sum(not ok for _, ok in results)
+
+
+OVERSEAS_CRS = {"971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
+METRO_CRS = 2154
+MIXED_CRS = 4326
+
+
+def choose_crs(departements: list[str], requested: str) -> int:
+    """EPSG code of the layers: Lambert-93 for metropolitan France, the local CRS of a single
+    overseas département, WGS84 lon/lat when a run mixes them (one layer cannot hold two CRS)."""
+    if requested != "auto":
+        return int(requested.upper().removeprefix("EPSG:"))
+    overseas = {d for d in departements if d.startswith("97")}
+    if not overseas:
+        return METRO_CRS
+    if len(overseas) == 1 and len(overseas) == len(set(departements)):
+        return OVERSEAS_CRS.get(next(iter(overseas)), MIXED_CRS)
+    return MIXED_CRS
+
+
+def iris_polygons(con, source_table: str, notes: list[str]) -> pd.DataFrame:
+    """The IRIS polygons of the run (code_iris, epsg, geometry, code_departement), parsed and
+    repaired once, in the CRS they were delivered in."""
+    src = con.sql(f"SELECT g.code_iris, g.epsg, g.wkb, s.code_departement FROM {source_table} g "
+                  "JOIN stg_iris s USING (code_iris)").df()
+    src = src.assign(geometry=from_wkb(src["wkb"]))
+    src["geometry"], repaired = polygonal(src["geometry"].to_numpy())
+    if repaired:
+        notes.append(f"{repaired} IRIS polygons were invalid as delivered and were repaired (make_valid)")
+    return src
+
+
+def level_polygons(iris_src: pd.DataFrame, parents: pd.DataFrame, epsg: int) -> tuple[dict[str, pd.Series], list[str]]:
+    """WKB polygons of every level in the layers' CRS, and notes. Each level from the one below:
+    IRIS -> communes -> EPCI, départements -> régions. Every IRIS polygon counts, scored or not:
+    an IRIS without census counts is still its commune's ground."""
+    notes = []
+    geoms = iris_src["geometry"].to_numpy()
+    if (iris_src["epsg"] != epsg).any():   # a reprojection can fold a thin ring over itself
+        geoms, _ = polygonal(to_epsg(geoms, iris_src["epsg"].to_numpy(), epsg))
+    geometry = {"iris": pd.Series(shapely.to_wkb(geoms), index=iris_src["code_iris"].to_numpy())}
+    below = {"communes": ("iris", "code_iris"), "epci": ("communes", "code_commune"),
+             "departements": ("communes", "code_commune"), "regions": ("departements", "code_departement")}
+    shapes = {"iris": pd.Series(geoms, index=iris_src["code_iris"].to_numpy())}
+    for level in LEVELS[1:]:
+        child, child_key = below[level]
+        links = parents[[child_key, LEVEL_KEY[level]]].dropna().drop_duplicates()
+        children = shapes[child]
+        links = links[links[child_key].isin(children.index)]
+        merged, not_coverage = dissolve(links[LEVEL_KEY[level]].to_numpy(),
+                                        children.reindex(links[child_key].to_numpy()).to_numpy())
+        if not_coverage:
+            notes.append(f"{level}: {not_coverage} units' parts were not a clean coverage (overlaps or "
+                         "unshared vertices) and were dissolved by a general union")
+        polys, _ = polygonal(merged.to_numpy())
+        shapes[level] = pd.Series(polys, index=merged.index)
+        geometry[level] = pd.Series(shapely.to_wkb(polys), index=merged.index)
+    return geometry, notes
+
+
+def reprojected_wkb(frame: pd.DataFrame, code: str, epsg: int) -> pd.Series:
+    """A table's `wkb` polygons (each in its `epsg`) in the layers' CRS, indexed by `code`."""
+    polys, _ = polygonal(to_epsg(from_wkb(frame["wkb"]), frame["epsg"].to_numpy(), epsg))
+    return pd.Series(shapely.to_wkb(polys), index=frame[code].to_numpy())

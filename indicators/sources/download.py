@@ -27,7 +27,7 @@ import httpx
 import py7zr
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from .errors import FragiliteError, InputError
+from indicators.errors import FragiliteError, InputError
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -132,7 +132,7 @@ def _attempt(client, url, folder, sha256, headers, state, progress) -> Downloade
         if sha256 and got != sha256:
             raise DownloadError(f"{url}: checksum changed: the registry expects {sha256}, the server sent "
                                 f"{got}. The file may have been republished: check it, then update "
-                                "indicators/sources.yaml")
+                                "indicators/sources/sources.yaml")
         target = folder / name
         os.replace(tmp, target)
         _state_path(folder).write_text(json.dumps({

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .db import run_sql
-from .geometry import to_epsg
+from indicators.db import run_sql
+from indicators.stages.geometry import to_epsg
 
 ZONES = {"metropole": 2154, "971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
 SEUIL_CLASSE = 0.9

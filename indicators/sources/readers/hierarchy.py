@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import check_codes, extracted, pad_code, read_excel_table, read_text_table, require_columns, require_unique
+from indicators.sources.readers.common import check_codes, extracted, pad_code, read_excel_table, read_text_table, require_columns, require_unique
 
 COLUMNS = ["CODGEO", "LIBGEO", "EPCI", "LIBEPCI", "DEP", "REG"]
 

@@ -12,18 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import FragiliteError, InputError
-from .methods import IDS, SCORES, add_classes, score_frame
-from .readers.common import read_text_table, to_numeric
+from indicators.errors import FragiliteError, InputError
+from indicators.stages.levels import LEVEL_KEY
+from indicators.stages.methods import IDS, SCORES, add_classes, score_frame
+from indicators.sources.readers.common import read_text_table, to_numeric
 
 REFERENCES = ["france", "region", "departement", "epci"]
 # units from the smallest to the largest; a unit is scored against the reference territory that
 # contains it, or, when it is as large as the reference level, against the next level up.
 CHAIN = ["iris", "communes", "epci", "departements", "regions", "france"]
 REFERENCE_LEVEL = {"epci": "epci", "departement": "departements", "region": "regions", "france": "france"}
-LEVEL_KEY = {"iris": "code_iris", "communes": "code_commune", "epci": "code_epci",
-             "departements": "code_departement", "regions": "code_region", "france": "code_france",
-             "qpv": "code_qpv"}
 
 
 def reference_level(level: str, reference: str) -> str:
@@ -145,3 +143,59 @@ def score_columns(method: str) -> list[str]:
     if method == "d4g-2020":
         cols += [f"{s}_entier" for s in SCORES]
     return cols
+
+
+def level_thresholds(level: str, df: pd.DataFrame, counts: dict[str, pd.DataFrame], reference: str,
+                     user: pd.DataFrame | None, published: pd.DataFrame | None, label: str | None,
+                     notes: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """Thresholds of each unit of a level, and the code of its reference territory."""
+    ref_level = reference_level(level, reference)
+    ref_codes = df[LEVEL_KEY[ref_level]].astype("string")
+    if user is not None:
+        thr = thresholds_for(ref_codes.fillna(""), user)
+        if list(user.index) != ["*"]:
+            missing = sorted(set(ref_codes.dropna()) - set(user.index))
+            if missing:
+                notes.append(f"{level}: no thresholds in {label} for reference territories "
+                             f"{missing[:10]}: their units are not scored")
+        return thr, ref_codes
+    ref_counts = counts[ref_level].set_index("code")
+    thr = thresholds_for(ref_codes.fillna(""), indicator_values(ref_counts).set_axis(ref_counts.index))
+    if published is not None:
+        thr = published_thresholds(published, df, level, ref_level, counts["iris"]).combine_first(thr)
+    return thr, ref_codes
+
+
+def score_levels(counts: dict[str, pd.DataFrame], levels: list[str], method: str, reference: str,
+                 thresholds: Path | None, published: pd.DataFrame | None,
+                 notes: list[str]) -> dict[str, pd.DataFrame]:
+    """Every unit of every level with its values, thresholds, points and scores."""
+    user = read_thresholds(thresholds) if thresholds else None
+    results: dict[str, pd.DataFrame] = {}
+    for level in levels:
+        df = counts[level].copy()
+        thr, ref_codes = level_thresholds(level, df, counts, reference, user, published, thresholds, notes)
+        scored = score_units(method, indicator_values(df), thr)
+        scored["code_reference"] = ref_codes.to_numpy()
+        results[level] = pd.concat([df.reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
+    return results
+
+
+def published_thresholds(published: pd.DataFrame, units: pd.DataFrame, level: str, ref_level: str,
+                         iris: pd.DataFrame) -> pd.DataFrame:
+    """Thresholds the 2020 file publishes for the reference territory of each unit."""
+    prefix = {"epci": "epci", "departements": "departement", "regions": "region"}.get(ref_level)
+    cols = {f"{prefix}__{i}": i for i in IDS if f"{prefix}__{i}" in published.columns} if prefix else {}
+    empty = pd.DataFrame(np.nan, index=units.index, columns=IDS)
+    if not cols:
+        return empty
+    table = published[["code_iris", *cols]].rename(columns=cols)
+    if level == "iris":
+        out = table.set_index("code_iris").reindex(units["code_iris"].to_numpy())
+    else:
+        # one value per reference territory, read on the IRIS that lie in it
+        key = LEVEL_KEY[ref_level]
+        table = table.merge(iris[["code_iris", key]], on="code_iris", how="inner")
+        out = table.groupby(key)[list(cols.values())].first().reindex(units[key].astype(str).to_numpy())
+    out.index = units.index
+    return out.reindex(columns=IDS)

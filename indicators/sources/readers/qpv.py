@@ -21,8 +21,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from ..errors import InputError
-from .common import (extracted, read_layer, read_text_table, require_columns, require_unique,
+from indicators.errors import InputError
+from indicators.sources.readers.common import (extracted, read_layer, read_text_table, require_columns, require_unique,
                      spreadsheet_rows, to_numeric, unpacked)
 
 CODE = {"2015": re.compile(r"^QP\d{6}$"), "2024": re.compile(r"^QN\w{5,8}$")}

@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from .allocation import ZONES, _register
-from .geometry import to_epsg
-from .db import run_sql
+from indicators.stages.allocation import ZONES, _register
+from indicators.stages.geometry import to_epsg
+from indicators.db import run_sql
+from indicators.stages.levels import LEVEL_KEY
 
 PROFESSIONS = ["livreurs", "vtc"]
 # the legal CRSs of French territories, and the lon/lat and web-mercator ones a file may use
@@ -132,3 +133,28 @@ def summary(by_qpv_total: dict[str, float], totals: dict[str, float], ao_qpv: fl
                      "part_actifs_occupes_en_qpv": part_ao,
                      "surrepresentation": share / part_ao if share is not None and part_ao else None})
     return rows
+
+
+def attach(con, counts: dict[str, pd.DataFrame], levels: list[str], report_: dict, has_qpv: bool) -> dict:
+    """The counts of every level gain livreurs, vtc, their rates and the SIRENE date; the report
+    gains the Compas summary for the run's territory (share in QPV, over-representation)."""
+    date_sirene = con.execute("SELECT max(substr(dateDernierTraitementEtablissement, 1, 10)) "
+                              "FROM raw_sirene_etablissements").fetchone()[0]
+    fr = level_counts(con, "france", "code_france").set_index("code")
+    ao_fr = counts["france"].set_index("code")["actifs_occupes"]
+    national = {p: (fr[p].sum() / ao_fr.sum()) if ao_fr.notna().any() and ao_fr.sum() > 0 else None
+                for p in PROFESSIONS}
+    for level in levels:
+        pf = level_counts(con, level, LEVEL_KEY[level]).set_index("code")
+        c = counts[level]
+        for p in PROFESSIONS:
+            c[p] = c["code"].map(pf[p]).fillna(0).astype("int64")
+        c["date_sirene"] = date_sirene
+        counts[level] = add_rates(c, national)
+    in_qpv = {p: int(counts["qpv"][p].sum()) for p in PROFESSIONS} if has_qpv else {}
+    ao_qpv = counts["qpv"]["actifs_occupes"].sum(min_count=1) if has_qpv else None
+    report_["synthese"] = summary(in_qpv, {p: int(fr[p].sum()) for p in PROFESSIONS},
+                                  None if ao_qpv is None or pd.isna(ao_qpv) else float(ao_qpv),
+                                  float(ao_fr.sum()) if ao_fr.notna().any() else None)
+    report_["date_sirene"] = date_sirene
+    return report_

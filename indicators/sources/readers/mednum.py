@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import PACKAGE_DIR
-from ..errors import InputError
-from .common import check_codes, pad_code, require_unique, spreadsheet_rows, to_numeric
+from indicators import PACKAGE_DIR
+from indicators.errors import InputError
+from indicators.sources.readers.common import check_codes, pad_code, require_unique, spreadsheet_rows, to_numeric
 
 HEADER_FILE = PACKAGE_DIR / "resources" / "mednum_kit_2020_header.csv"
 LEVELS = {"departement": "departement", "epci": "EPCI", "region": "region"}

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .geometry import from_wkb, polygonal
-from .allocation import calibrate, compute_weights
-from .db import run_sql
-from .staging import read_staged
-from .errors import FragiliteError
+from indicators.stages.geometry import from_wkb, polygonal
+from indicators.stages.allocation import calibrate, compute_weights
+from indicators.db import run_sql
+from indicators.sources.staging import read_staged
+from indicators.errors import FragiliteError
 
 FIGURES = {"2015": "insee_qpv_demo", "2024": "insee_qpv_pop2024"}
 CALIBRATIONS = ["none", "population"]
@@ -137,3 +137,18 @@ def summary(comp: pd.DataFrame) -> list[dict]:
             row["ecart_median_taux_pauvrete"] = float(g["ecart_taux_pauvrete"].abs().median())
         rows.append(row)
     return rows
+
+
+def attach(results: dict[str, pd.DataFrame], qpv_data: dict, iris_pop: pd.Series, liste: str) -> None:
+    """The QPV layer gains its weights' summary and INSEE's published figures beside ours; the
+    IRIS layer gains the share of its people living in a QPV and the QPVs' codes."""
+    extra = describe(qpv_data["weights"], iris_pop, qpv_data["contours"]).join(qpv_data["figures"], how="left")
+    q = results["qpv"].set_index("code").join(extra, how="left")
+    q["part_60_plus"] = q["num_part_60_plus"] / q["den_part_60_plus"].where(q["den_part_60_plus"] > 0)
+    q["liste_qpv"] = liste
+    results["qpv"] = q.reset_index(names="code")
+    w = qpv_data["weights"]
+    share = w.groupby("code_iris")["poids"].sum()
+    codes = w[w["poids"] > 0].groupby("code_iris")["code_qpv"].agg(lambda s: ",".join(sorted(s)))
+    results["iris"]["part_population_qpv"] = results["iris"]["code"].map(share).fillna(0.0)
+    results["iris"]["codes_qpv"] = results["iris"]["code"].map(codes)

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..db import connect
-from ..errors import InputError
-from .prefilter import FirstKeyIn, HasAny, LineFilter
-from .zipstream import open_member
+from indicators.db import connect
+from indicators.errors import InputError
+from indicators.sources.readers.prefilter import FirstKeyIn, HasAny, LineFilter
+from indicators.sources.readers.zipstream import open_member
 
 REQUIRED = {
     "sirene_etablissements": [

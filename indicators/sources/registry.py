@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from . import PACKAGE_DIR, PROJECT_DIR, SAMPLE_DIR
-from .errors import FragiliteError
+from indicators import PACKAGE_DIR, PROJECT_DIR, SAMPLE_DIR
+from indicators.errors import FragiliteError
 
-REGISTRY_FILE = PACKAGE_DIR / "sources.yaml"
+REGISTRY_FILE = PACKAGE_DIR / "sources" / "sources.yaml"
 RAW_DIR = PROJECT_DIR / "data" / "raw"
 
 

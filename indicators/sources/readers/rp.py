@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from .common import (check_codes, extracted, pad_code, read_table, require_columns, require_unique,
+from indicators.errors import InputError
+from indicators.sources.readers.common import (check_codes, extracted, pad_code, read_table, require_columns, require_unique,
                      to_numeric)
 
 PREFIX = re.compile(r"^([PC])(\d{2})_(.+)$")

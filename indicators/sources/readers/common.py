@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import py7zr
 
-from ..errors import InputError
+from indicators.errors import InputError
 
 # Cells INSEE leaves blank or marks for statistical secret: NULL, never 0.
 SECRET_TOKENS = {"", "s", "nd", "n.d.", "secret", "ns", "nc", "na", "null", "\\n"}
@@ -92,7 +92,7 @@ def extracted(path: Path, patterns: Sequence[str] = ("*",)) -> Iterator[Path]:
 @contextmanager
 def unpacked(path: Path, label: str) -> Iterator[Path]:
     """The folder holding a vector delivery: the folder itself, or a zip/7z safely extracted."""
-    from ..download import extract  # refuses entries escaping the folder
+    from indicators.sources.download import extract  # refuses entries escaping the folder
 
     if path.is_dir():
         yield path

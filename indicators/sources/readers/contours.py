@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 
-from ..errors import InputError
-from .common import check_codes, pad_code, read_layer, require_columns, require_unique, unpacked
+from indicators.errors import InputError
+from indicators.sources.readers.common import check_codes, pad_code, read_layer, require_columns, require_unique, unpacked
 
 # When a .prj is missing, the IGN folder name still says the CRS.
 FOLDER_CRS = {

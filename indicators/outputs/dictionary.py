@@ -1,0 +1,121 @@
+"""dictionary.json: every column of every layer, with its label, unit, source, vintage and method."""
+
+from __future__ import annotations
+
+from indicators import __version__
+from indicators.outputs.layers import ADDITIVE, layer_columns
+from indicators.stages.levels import LEVELS
+from indicators.stages.methods import BY_ID, IDS, SCORE_LABELS, SCORES, class_column
+
+
+def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict:
+    """Every column: label, unit, source, vintage, method."""
+    sources = {sid: {"millesime": p.get("millesime"), "files": [f["path"] for f in p.get("files", [])]}
+               for sid, p in provenance.items()}
+    rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
+    rp_vintage = rp[0] if rp else provenance.get("mednum_kit_2020", {}).get("millesime") and 2016
+    cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage)}
+    return _document(method, reference, epsg, sources, cols)
+
+
+# where each indicator comes from, when not from the census
+SOURCE_OF = {
+    "couverture_fixe": "ARCEP (not read yet)", "couverture_mobile": "ARCEP (not read yet)",
+    "taux_pauvrete": "INSEE Filosofi (DISP_TP60, IRIS; communal value for small communes)",
+    "revenu_median": "INSEE Filosofi (DISP_MED, IRIS; MED communal value for small communes)",
+    "services_publics": "INSEE BPE (not read yet)",
+    "chomeurs_15_64": "INSEE RP activité des résidents (CHOM1564 / ACT1564)",
+}
+
+
+def fixed_columns(method: str, rp_vintage, epsg: int) -> dict[str, dict]:
+    """Codes, names, counts and the columns of the QPV and platform-worker stages."""
+    cols: dict[str, dict] = {
+        "code_iris": {"label": "Code IRIS (9 caractères)", "unit": "code", "source": "INSEE RP / IGN CONTOURS-IRIS"},
+        "nom_iris": {"label": "Nom de l'IRIS", "unit": "texte", "source": "IGN CONTOURS-IRIS"},
+        "typ_iris": {"label": "Type d'IRIS (H habitat, A activité, D divers, Z commune non découpée)", "unit": "code"},
+        "code_commune": {"label": "Code commune (COG)", "unit": "code"},
+        "nom_commune": {"label": "Nom de la commune", "unit": "texte"},
+        "code_epci": {"label": "Code SIREN de l'EPCI (ZZZZZZZZZ : sans EPCI)", "unit": "code", "source": "INSEE composition des EPCI"},
+        "nom_epci": {"label": "Nom de l'EPCI", "unit": "texte"},
+        "code_departement": {"label": "Code département", "unit": "code"},
+        "nom_departement": {"label": "Nom du département", "unit": "texte", "source": "COG INSEE"},
+        "code_region": {"label": "Code région", "unit": "code"},
+        "nom_region": {"label": "Nom de la région", "unit": "texte", "source": "COG INSEE"},
+        "population": {"label": "Population (RP, population des ménages et hors ménages)", "unit": "personnes", "source": "INSEE RP", "vintage": rp_vintage},
+        "actifs_occupes": {"label": "Actifs occupés de 15 ans ou plus", "unit": "personnes", "source": "INSEE RP activité", "vintage": rp_vintage},
+        "source_revenu": {"label": "Échelle du revenu et du taux de pauvreté : iris, ou commune quand Filosofi ne publie pas l'IRIS", "unit": "code"},
+        "n_iris": {"label": "Nombre d'IRIS sommés", "unit": "IRIS"},
+        "n_indicateurs": {"label": "Nombre d'indicateurs disponibles dans le score", "unit": "indicateurs", "method": method},
+        "methode": {"label": "Méthode de score (ifn-2020, kit-2020, d4g-2020)", "unit": "code"},
+        "reference": {"label": "Niveau du territoire de référence des seuils", "unit": "code"},
+        "code_reference": {"label": "Code du territoire de référence (seuils)", "unit": "code"},
+        "millesime_rp": {"label": "Millésime du recensement", "unit": "année"},
+        "geometry": {"label": "Contour (MultiPolygon)", "unit": f"EPSG:{epsg}", "source": "IGN CONTOURS-IRIS, unions d'IRIS au-dessus ; contours ANCT des QPV"},
+        "part_population_qpv": {"label": "Part de la population de l'IRIS vivant en QPV (somme des poids IRIS x QPV)", "unit": "share", "method": "two-class dasymetric, Filosofi 200 m (or area)"},
+        "codes_qpv": {"label": "Codes des QPV où vivent des habitants de l'IRIS", "unit": "codes"},
+        "code_qpv": {"label": "Code du QPV", "unit": "code", "source": "ANCT"},
+        "nom_qpv": {"label": "Nom du QPV", "unit": "texte", "source": "ANCT"},
+        "codes_communes_qpv": {"label": "Communes du QPV, telles que publiées", "unit": "codes"},
+        "liste_qpv": {"label": "Géographie prioritaire (liste 2015 ou 2024)", "unit": "année"},
+        "population_officielle": {"label": "Population municipale publiée du QPV", "unit": "personnes", "source": "INSEE (DEMO 2020 / pop_QPV24)"},
+        "part_60_plus": {"label": "Part des 60 ans ou plus (estimée : comptes IRIS répartis)", "unit": "share", "source": "INSEE RP"},
+        "part_60_plus_officielle": {"label": "Part des 60 ans ou plus publiée (TX_TOT_60ETPLUS)", "unit": "share", "source": "INSEE DEMO par QPV"},
+        "taux_pauvrete_officiel": {"label": "Taux de pauvreté publié (tp60)", "unit": "share", "source": "INSEE Filosofi par QPV, via ANCT"},
+        "taux_emploi_officiel": {"label": "Taux d'emploi des 15-64 ans publié", "unit": "share", "source": "INSEE RP par QPV, via ANCT"},
+        "source_poids": {"label": "Source principale des poids IRIS x QPV (carreaux_200m ou surface)", "unit": "code"},
+        "part_poids_carreaux": {"label": "Part de la population allouée par les carreaux 200 m", "unit": "share"},
+        "n_iris_qpv": {"label": "Nombre d'IRIS qui recoupent le QPV", "unit": "IRIS"},
+        "livreurs": {"label": "Livreurs : établissements SIRENE retenus (APE 53.20Z, EI, actifs, non employeurs, hors domiciliations) localisés dans l'unité", "unit": "établissements", "source": "INSEE SIRENE (stock + géolocalisation)"},
+        "vtc": {"label": "Chauffeurs VTC : établissements SIRENE retenus (APE 49.32Z, mêmes règles)", "unit": "établissements", "source": "INSEE SIRENE"},
+        "livreurs_pour_mille": {"label": "Livreurs pour 1 000 actifs occupés résidents", "unit": "pour mille", "source": "INSEE SIRENE, RP activité"},
+        "vtc_pour_mille": {"label": "Chauffeurs VTC pour 1 000 actifs occupés résidents", "unit": "pour mille", "source": "INSEE SIRENE, RP activité"},
+        "quotient_localisation_livreurs": {"label": "Quotient de localisation des livreurs (part locale / part sur tout le territoire du run)", "unit": "ratio"},
+        "quotient_localisation_vtc": {"label": "Quotient de localisation des chauffeurs VTC", "unit": "ratio"},
+        "date_sirene": {"label": "Date du stock SIRENE (dernier traitement le plus récent)", "unit": "date"},
+        "sirene_synthetique": {"label": "VRAI si les fichiers SIRENE de ce run sont SYNTHÉTIQUES (échantillon embarqué) : les comptes de plateformes ne décrivent alors aucune réalité", "unit": "booléen"},
+        "facteur_calibration": {"label": "Facteur appliqué pour atteindre la population publiée (--qpv-calibration population)", "unit": "ratio"},
+    }
+    return cols
+
+
+def indicator_columns(method: str, reference: str, rp_vintage) -> dict[str, dict]:
+    """Per indicator its value, numerator, denominator, threshold and points; then the scores."""
+    cols: dict[str, dict] = {}
+    for ind in IDS:
+        info = BY_ID[ind]
+        source = SOURCE_OF.get(ind, "INSEE RP")
+        cols[f"ind_{ind}"] = {"label": info.label, "unit": info.unit, "source": source, "vintage": rp_vintage, "method": method}
+        if ind in ADDITIVE:
+            cols[f"num_{ind}"] = {"label": f"Numérateur : {info.numerator}", "unit": "personnes/ménages/familles", "source": source}
+            cols[f"den_{ind}"] = {"label": f"Dénominateur : {info.denominator}", "unit": "personnes/ménages/familles", "source": source}
+        cols[f"seuil_{ind}"] = {"label": f"Seuil ({reference}) : {info.label}", "unit": info.unit, "method": method}
+        cols[f"pts_{ind}"] = {"label": f"Points : {info.label}", "unit": "points (base 100)", "method": method}
+    for score in SCORES:
+        cols[score] = {"label": SCORE_LABELS[score], "unit": "points (base 100, plus = plus fragile)", "method": method}
+        cols[f"{score}_entier"] = {"label": f"{SCORE_LABELS[score]}, partie entière (colonnes * du jeu 2020)", "unit": "points", "method": "d4g-2020"}
+        cols[class_column(score)] = {"label": f"Classe 1-5 (amplitudes égales) : {SCORE_LABELS[score]}", "unit": "classe", "method": method}
+    return cols
+
+
+def _document(method: str, reference: str, epsg: int, sources: dict, cols: dict) -> dict:
+    notes = {
+        "taux_pauvrete": "numérateur = taux Filosofi x population RP : approximation (population fiscale et population du recensement diffèrent)",
+        "revenu_median": "au-dessus de la commune : médiane des médianes communales pondérée par la population (approximation)",
+    }
+    return {
+        "fragilite_version": __version__,
+        "method": method,
+        "reference": reference,
+        "crs": f"EPSG:{epsg}",
+        "sources": sources,
+        "notes": notes,
+        "columns": cols,
+        "layers": {level: layer_columns(level, method) for level in [*LEVELS, "qpv"]},
+    }
+
+
+def sirene_is_synthetic(provenance: dict) -> bool | None:
+    """Whether the run's SIRENE files are synthetic (None: the run had no SIRENE)."""
+    files = [f for sid, p in provenance.items() if sid.startswith("sirene_") for f in p.get("files", [])]
+    return any(f.get("synthetic") for f in files) if files else None

@@ -1,0 +1,134 @@
+"""The layers: their schema, written down once, and their writers (GeoParquet 1.1 with CRS and
+bbox covering, a GeoPackage twin). Every file is written under a temporary name and renamed.
+
+Layer schema (DESIGN.md contract; columns in this order, absent ones never renamed):
+
+  iris          code_iris, nom_iris, typ_iris, then the parents below
+  communes      code_commune, nom_commune, code_epci, nom_epci, code_departement, ...
+  epci          code_epci, nom_epci, code_departement, nom_departement, code_region, nom_region
+  departements  code_departement, nom_departement, code_region, nom_region
+  regions       code_region, nom_region
+  qpv           code_qpv, nom_qpv, codes_communes_qpv, then the parents of its main commune;
+                liste_qpv, population_officielle, part_60_plus, part_60_plus_officielle,
+                taux_pauvrete_officiel, taux_emploi_officiel (INSEE/ANCT figures beside ours),
+                source_poids, part_poids_carreaux, n_iris_qpv, facteur_calibration
+  then, for every layer:
+    population, actifs_occupes            census counts (summed from IRIS above the IRIS)
+    per indicator <id> of METHODS 1.1:
+      ind_<id>    the value (share 0-1, euros for revenu_median)
+      num_<id>, den_<id>  its numerator and denominator (additive indicators)
+      seuil_<id>  the threshold of the unit's reference territory
+      pts_<id>    its points (100 x coefficient)
+    score_acces_interfaces, score_acces_information, score_competences_administratives,
+    score_competences_numeriques, score_global_acces, score_global_competences, score_global
+    [score_*_entier: d4g-2020 only, the floor the 2020 file publishes as "*"]
+    classe_<axis> (1-5, equal widths over the units of the layer), n_indicateurs,
+    methode, reference, code_reference, millesime_rp, geometry (MultiPolygon)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from indicators import PACKAGE_DIR
+from indicators.outputs.files import atomic_path
+from indicators.stages.geometry import from_wkb
+from indicators.stages.methods import BY_ID, IDS, SCORES, class_column
+
+KEYS = {
+    "iris": ["code_iris", "nom_iris", "typ_iris", "code_commune", "nom_commune", "code_epci", "nom_epci",
+             "code_departement", "nom_departement", "code_region", "nom_region"],
+    "communes": ["code_commune", "nom_commune", "code_epci", "nom_epci", "code_departement",
+                 "nom_departement", "code_region", "nom_region"],
+    "epci": ["code_epci", "nom_epci", "code_departement", "nom_departement", "code_region", "nom_region"],
+    "departements": ["code_departement", "nom_departement", "code_region", "nom_region"],
+    "regions": ["code_region", "nom_region"],
+    "qpv": ["code_qpv", "nom_qpv", "codes_communes_qpv", "code_commune", "nom_commune", "code_epci", "nom_epci",
+            "code_departement", "nom_departement", "code_region", "nom_region"],
+}
+QPV_EXTRA = ["liste_qpv", "population_officielle", "part_60_plus", "part_60_plus_officielle",
+             "taux_pauvrete_officiel", "taux_emploi_officiel", "source_poids", "part_poids_carreaux",
+             "n_iris_qpv", "facteur_calibration"]
+ADDITIVE = [i for i in IDS if BY_ID[i].numerator is not None]
+PLATEFORMES = ["livreurs", "vtc", "livreurs_pour_mille", "vtc_pour_mille", "quotient_localisation_livreurs",
+               "quotient_localisation_vtc", "date_sirene", "sirene_synthetique"]
+
+
+def layer_columns(level: str, method: str) -> list[str]:
+    cols = list(KEYS[level]) + ["population", "actifs_occupes"] + PLATEFORMES
+    if level == "iris":
+        cols += ["source_revenu", "part_population_qpv", "codes_qpv"]
+    elif level == "qpv":
+        cols += QPV_EXTRA
+    else:
+        cols.append("n_iris")
+    for ind in IDS:
+        cols.append(f"ind_{ind}")
+        if ind in ADDITIVE:
+            cols += [f"num_{ind}", f"den_{ind}"]
+        cols += [f"seuil_{ind}", f"pts_{ind}"]
+    cols += list(SCORES)
+    if method == "d4g-2020":
+        cols += [f"{s}_entier" for s in SCORES]
+    cols += [class_column(s) for s in SCORES]
+    cols += ["n_indicateurs", "methode", "reference", "code_reference", "millesime_rp", "geometry"]
+    return cols
+
+
+def _names(kind: str) -> dict[str, str]:
+    table = pd.read_csv(PACKAGE_DIR / "resources" / f"cog_{kind}.csv", sep=";", dtype=str)
+    return dict(zip(table.iloc[:, 0], table["LIBELLE"]))
+
+
+def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg: int,
+                millesime_rp: int | None, sirene_synthetique: bool | None = None) -> gpd.GeoDataFrame:
+    df = df.copy()
+    key = KEYS[level][0]
+    if level != "iris":
+        df[key] = df["code"]
+    df["nom_departement"] = df["code_departement"].map(_names("departements"))
+    df["nom_region"] = df["code_region"].map(_names("regions"))
+    df["methode"] = method
+    df["reference"] = reference
+    df["millesime_rp"] = millesime_rp
+    df["sirene_synthetique"] = sirene_synthetique if "livreurs" in df else None
+    columns = layer_columns(level, method)
+    for col in columns:
+        if col not in df.columns and col != "geometry":
+            df[col] = np.nan
+    geometry = from_wkb(df["wkb"])
+    gdf = gpd.GeoDataFrame(df[[c for c in columns if c != "geometry"]].reset_index(drop=True),
+                           geometry=gpd.GeoSeries(geometry, crs=epsg).reset_index(drop=True), crs=epsg)
+    for col in [c for c in columns if c.startswith(("code_", "nom_", "typ_", "codes_")) or c in
+                ("methode", "reference", "source_revenu", "source_poids", "liste_qpv", "date_sirene")]:
+        gdf[col] = gdf[col].astype("string")
+    for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "n_iris_qpv", "millesime_rp",
+                                                                 "livreurs", "vtc"]:
+        if col in gdf:
+            gdf[col] = gdf[col].astype("Int64")
+    return gdf.sort_values(key).reset_index(drop=True)
+
+
+def write_geoparquet(gdf: gpd.GeoDataFrame, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        gdf.to_parquet(tmp, index=False, schema_version="1.1.0", write_covering_bbox=True,
+                       compression="zstd")
+
+
+# GeoPackage stores the time it was written; fixed, so that the same inputs give the same bytes
+GPKG_DATE = "2000-01-01T00:00:00Z"
+
+
+def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
+    os.environ["OGR_CURRENT_DATE"] = GPKG_DATE
+    with atomic_path(target) as tmp:
+        out = gdf.copy()
+        for col in out.columns:  # GeoPackage has no nullable integer: write them as real numbers
+            if str(out[col].dtype) == "Int64":
+                out[col] = out[col].astype("float64")
+        out.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio")

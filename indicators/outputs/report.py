@@ -1,0 +1,58 @@
+"""The run report: what was read, what was written, what was rejected and why (JSON and Markdown)."""
+
+from __future__ import annotations
+
+from indicators.outputs.dictionary import sirene_is_synthetic
+
+
+def report_markdown(report: dict) -> str:
+    lines = ["# fragilite run report", ""]
+    if report.get("echecs"):
+        lines += ["## FAILED inputs: their units are missing from the layers", ""]
+        lines += [f"- {f}" for f in report["echecs"]] + [""]
+    lines += [
+             f"- method: `{report['method']}`, reference: `{report['reference']}`, CRS: {report['crs']}",
+             f"- duration: {report['duration_s']} s", "", "## Inputs", "",
+             "| source | millésime | file | sha256 | rows staged (read) |", "|---|---|---|---|---|"]
+    for sid, p in report["inputs"].items():
+        rows = str(p.get("rows", ""))
+        if p.get("rows_read") is not None:
+            rows += f" ({p['rows_read']})"
+        for f in p.get("files", []):
+            flag = " **SYNTHETIC**" if f.get("synthetic") else ""
+            lines.append(f"| {sid}{flag} | {p.get('millesime') or ''} | `{f['path']}` | `{f['sha256'][:12]}…` | {rows} |")
+    lines += ["", "## Outputs", "", "| output | rows |", "|---|---|"]
+    for level, info in report["outputs"].items():
+        lines.append(f"| {level} | {info['rows']} |")
+    if "qpv_comparaison" in report["stats"]:
+        lines += ["", "## QPV: our allocation against INSEE's published figures", "",
+                  f"Calibration: `{report['stats'].get('qpv_calibration')}`. Per QPV in `qpv_comparaison.csv`.", "",
+                  "| weights | QPV | median abs. error, population | total ours / official | median abs. gap, 60+ (pts) | median abs. gap, poverty (pts) |",
+                  "|---|---|---|---|---|---|"]
+        for r in report["stats"]["qpv_comparaison"]:
+            pts = lambda k: f"{100 * r[k]:.1f}" if k in r else "–"
+            lines.append(f"| {r['source_poids']} | {r['qpv']} | {100 * r['erreur_mediane_population']:.1f} % | "
+                         f"{r['total_estime_sur_officiel']:.2f} | {pts('ecart_median_part_60_plus')} | {pts('ecart_median_taux_pauvrete')} |")
+    pf = report["stats"].get("plateformes")
+    if pf:
+        synthetic = sirene_is_synthetic(report["inputs"])
+        lines += ["", "## Platform workers (SIRENE, " + str(pf.get("date_sirene")) + ")", ""]
+        if synthetic:
+            lines += ["**The SIRENE files of this run are SYNTHETIC: these counts describe nothing real.**", ""]
+        pct = lambda v: "–" if v is None else f"{100 * v:.1f} %"
+        lines += ["| profession | establishments | in a QPV | share in QPV | share of workers in QPV | over-representation |",
+                  "|---|---|---|---|---|---|"]
+        for r in pf["synthese"]:
+            ratio = "–" if r["surrepresentation"] is None else f"{r['surrepresentation']:.2f}"
+            lines.append(f"| {r['profession']} | {r['etablissements']} | {r['en_qpv']} | {pct(r['part_en_qpv'])} | "
+                         f"{pct(r['part_actifs_occupes_en_qpv'])} | {ratio} |")
+        lines += ["", "Left out: " + ", ".join(f"{r['profession']} {r['statut']} {r['n']}" for r in pf["exclusions"]
+                                             if r["statut"] != "compté") + ".",
+                  "Located by: " + ", ".join(f"{r['chemin_iris']} {r['n']}" for r in pf["chemins"]) + ".",
+                  f"INSEE's IRIS code and our polygon disagree on {pf['desaccord_iris']['differents']} of "
+                  f"{pf['desaccord_iris']['comparables']} establishments having both; QPV: "
+                  f"{pf['desaccord_qpv']['differents']} of {pf['desaccord_qpv']['comparables']}."]
+    lines += ["", f"Rejected units: {report['rejects']['rows']} (see `rejects.csv`)."]
+    if report["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,179 @@
+"""From staged Parquet files to scored units of every level, with their polygons.
+
+`compute` is the sequence of the stages, each a function of its own module: counts
+(stages/counts.py), polygons (geometry.py), QPV allocation (qpv.py), platform workers
+(plateformes.py), scoring (scoring.py, methods.py), rejects (rejects.py). DuckDB does the counting;
+Python applies the scoring method to the few thousand rows that come out, and reprojects the
+polygons once. The results are Parquet files in work_dir/results, described by `Computed`.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import shapely
+
+from indicators.db import connect
+from indicators.errors import FragiliteError
+from indicators.sources.staging import read_staged
+from indicators.stages import counts as counts_stage
+from indicators.stages import plateformes
+from indicators.stages import qpv as qpv_stage
+from indicators.stages import rejects as rejects_stage
+from indicators.stages.geometry import choose_crs, iris_polygons, level_polygons, reprojected_wkb
+from indicators.stages.levels import LEVELS
+from indicators.stages.plateformes import PlatformRule
+from indicators.stages.scoring import score_levels
+
+
+@dataclass
+class RunOptions:
+    method: str = "ifn-2020"
+    reference: str = "region"
+    territory: list[str] | None = None
+    thresholds: Path | None = None
+    crs: str = "auto"
+    qpv: str = "2015"                 # QPV list: 2015, 2024, or none
+    qpv_calibration: str = "none"     # none, or population (control totals)
+    plateformes: PlatformRule = field(default_factory=PlatformRule)
+
+
+@dataclass
+class Computed:
+    layers: dict[str, str]                     # level -> Parquet (attributes + wkb)
+    rejects: str                               # Parquet of rejected units
+    epsg: int
+    notes: list[str] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)   # side tables: weights, QPV comparison
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2, default=str), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "Computed":
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Computed:
+    """staged: source id -> Parquet path. Writes work_dir/results/*.parquet."""
+    # one thread: floating-point sums in parallel come out in a different order each run, and a
+    # refresh must give the same bytes from the same inputs (caching, runner comparisons)
+    con = connect(threads=1)
+    notes: list[str] = []
+    counts = counts_stage.ifn_counts(con, staged)
+    mednum_mode = counts_stage.is_mednum_mode(staged)
+    iris_src = iris_polygons(con, "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris", notes)
+    territory = [t.strip() for t in options.territory] if options.territory else None
+    epsg = choose_crs(sorted(territory or set(counts["iris"]["code_departement"].dropna())), options.crs)
+    # the polygons of every level do not depend on what follows: dissolved on the side (GEOS
+    # releases the GIL) while DuckDB does the QPV and SIRENE stages
+    background = ThreadPoolExecutor(1)
+    polygons_job = background.submit(level_polygons, iris_src, counts_stage.parents(con), epsg)
+    with_polygon = iris_src[~shapely.is_missing(iris_src["geometry"].to_numpy())]
+    qpv_data = qpv_layer_counts(con, staged, options, with_polygon, counts, notes)
+    levels = LEVELS + (["qpv"] if qpv_data else [])
+    pf_report = platform_workers(con, staged, options, with_polygon, qpv_data, counts, levels, notes)
+    check_territory(territory, counts["iris"])
+    results = score_levels(counts, levels, options.method, options.reference, options.thresholds,
+                           published_thresholds(staged, options), notes)
+    geometry, geometry_notes = polygons_job.result()
+    background.shutdown()
+    notes.extend(geometry_notes)
+    if qpv_data is not None:
+        geometry["qpv"] = reprojected_wkb(qpv_data["contours"], "code_qpv", epsg)
+        qpv_stage.attach(results, qpv_data, counts["iris"].set_index("code_iris")["population"], options.qpv)
+    census, n_inputs = rejects_stage.census_rejects(con)
+    con.close()
+    final, rejects = rejects_stage.split(results, geometry, territory, options.reference, census, notes)
+    tables = side_tables(final, qpv_data, pf_report)   # takes the SIRENE lists out of the report
+    stats = run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options)
+    return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats)
+
+
+def qpv_layer_counts(con, staged: dict[str, str], options: RunOptions, iris_src: pd.DataFrame,
+                     counts: dict[str, pd.DataFrame], notes: list[str]) -> dict | None:
+    """IRIS counts allocated to the QPVs of the chosen list (counts["qpv"]), or None."""
+    if options.qpv == "none":
+        return None
+    if f"qpv_contours_{options.qpv}" not in staged:
+        notes.append(f"no QPV contours of the {options.qpv} list among the inputs: no QPV layer")
+        return None
+    qpv_data = qpv_stage.build(con, staged, options.qpv, options.qpv_calibration, iris_src, notes)
+    counts["qpv"] = qpv_data["counts"]
+    return qpv_data
+
+
+def platform_workers(con, staged: dict[str, str], options: RunOptions, iris_src: pd.DataFrame,
+                     qpv_data: dict | None, counts: dict[str, pd.DataFrame], levels: list[str],
+                     notes: list[str]) -> dict | None:
+    """SIRENE riders and VTC drivers counted into every level's counts, or None without SIRENE."""
+    if not plateformes.present(staged):
+        return None
+    report = plateformes.build(con, options.plateformes, options.qpv, iris_src,
+                               qpv_data["polygons"] if qpv_data else None, notes)
+    return plateformes.attach(con, counts, levels, report, qpv_data is not None)
+
+
+def check_territory(territory: list[str] | None, iris: pd.DataFrame) -> None:
+    if territory:
+        known = set(iris["code_departement"])
+        unknown = [t for t in territory if t not in known]
+        if unknown:
+            raise FragiliteError(f"--territory {','.join(unknown)}: no IRIS of these départements in the inputs "
+                                 f"(départements present: {', '.join(sorted(known))})")
+
+
+def published_thresholds(staged: dict[str, str], options: RunOptions) -> pd.DataFrame | None:
+    """The thresholds the 2020 file publishes, which d4g-2020 uses when the file has them."""
+    if options.method == "d4g-2020" and "mednum_kit_2020__seuils_publies" in staged and options.reference != "france":
+        return read_staged(staged["mednum_kit_2020__seuils_publies"])
+    return None
+
+
+def side_tables(final: dict[str, pd.DataFrame], qpv_data: dict | None, pf_report: dict | None) -> dict[str, pd.DataFrame]:
+    """The tables published beside the layers: weights, SIRENE review lists, QPV comparison."""
+    tables: dict[str, pd.DataFrame] = {}
+    if qpv_data is not None:
+        tables["poids_iris_qpv"] = qpv_data["weights"]
+    if pf_report is not None:
+        tables.update(pf_report.pop("tables"))
+        tables["plateformes_synthese"] = pd.DataFrame(pf_report["synthese"])
+        tables["sirene_exclusions"] = pd.DataFrame(pf_report["exclusions"])
+        tables["sirene_chemins"] = pd.DataFrame(pf_report["chemins"])
+    if "qpv" in final:
+        tables["qpv_comparaison"] = qpv_stage.comparison(final["qpv"].rename(columns={"code": "code_qpv"}))
+    return tables
+
+
+def run_stats(final: dict[str, pd.DataFrame], rejects: pd.DataFrame, n_inputs: int, mednum_mode: bool,
+              pf_report: dict | None, tables: dict[str, pd.DataFrame], options: RunOptions) -> dict:
+    stats = {
+        "iris_in_inputs": n_inputs,
+        "iris_scored": int(len(final["iris"])),
+        "rejects": {k: int(v) for k, v in rejects["niveau"].value_counts().items()},
+        "units": {level: int(len(df)) for level, df in final.items()},
+        "mode": "mednum_kit_2020" if mednum_mode else "rp",
+    }
+    if pf_report is not None:
+        stats["plateformes"] = pf_report
+    if "qpv_comparaison" in tables:
+        stats["qpv_comparaison"] = qpv_stage.summary(tables["qpv_comparaison"])
+        stats["qpv_calibration"] = options.qpv_calibration
+    return stats
+
+
+def write_results(results_dir: Path, final: dict[str, pd.DataFrame], rejects: pd.DataFrame,
+                  tables: dict[str, pd.DataFrame], epsg: int, notes: list[str], stats: dict) -> Computed:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, frame in [*final.items(), *tables.items(), ("rejects", rejects)]:
+        path = results_dir / f"{name}.parquet"
+        frame.to_parquet(path, index=False)
+        paths[name] = str(path)
+    return Computed({level: paths[level] for level in final}, paths["rejects"], epsg, notes, stats,
+                    {name: paths[name] for name in tables})

@@ -1,0 +1,74 @@
+"""Counts of every level: numerators and denominators per IRIS, summed up the hierarchy.
+
+DuckDB does it all (sql/staging, sql/indicators, sql/aggregates): the staged Parquet files are
+seen as views `raw_<source>`, one row per IRIS comes out of the census files (or of the MedNum 2020
+file alone), and communes, EPCI, départements, régions and France are sums of their IRIS, never
+averages of rates.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from indicators import PACKAGE_DIR
+from indicators.db import run_sql
+from indicators.errors import FragiliteError
+from indicators.sources.staging import listed
+from indicators.stages.levels import LEVEL_KEY
+
+AGGREGATED = ["communes", "epci", "departements", "regions", "france"]
+# sources delivered one file per territory: an IRIS must not come from two of them
+ONE_ROW_PER_IRIS = ["rp_population", "mednum_kit_2020", "contours_iris"]
+
+
+def register_staged(con: duckdb.DuckDBPyConnection, staged: dict[str, str]) -> None:
+    """Every staged source as a view `raw_<source>` over its Parquet file(s)."""
+    for sid, path in staged.items():
+        files = ", ".join("'" + p.replace("'", "''") + "'" for p in listed(path))
+        con.execute(f"CREATE OR REPLACE VIEW raw_{sid} AS "
+                    f"SELECT * FROM read_parquet([{files}], union_by_name = true)")
+
+
+def check_unique_iris(con: duckdb.DuckDBPyConnection, staged: dict[str, str]) -> None:
+    for sid in ONE_ROW_PER_IRIS:
+        if sid in staged:
+            dup = con.sql(f"SELECT code_iris FROM raw_{sid} GROUP BY code_iris HAVING count(*) > 1 LIMIT 5").fetchall()
+            if dup:
+                raise FragiliteError(f"{sid}: IRIS {[d[0] for d in dup]} appear in several input files")
+
+
+def is_mednum_mode(staged: dict[str, str]) -> bool:
+    """A run given the MedNum 2020 file and no census reads that file alone (names, hierarchy,
+    geometry included)."""
+    return "mednum_kit_2020" in staged and "rp_population" not in staged
+
+
+def ifn_counts(con: duckdb.DuckDBPyConnection, staged: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """level -> one row per unit with its `code`, names, parents, num_* / den_* and income."""
+    register_staged(con, staged)
+    check_unique_iris(con, staged)
+    run_sql(con, "staging/mednum_kit_2020" if is_mednum_mode(staged) else "staging/rp_iris")
+    run_sql(con, "indicators/ifn_counts_iris")
+    resources = PACKAGE_DIR / "resources"
+    run_sql(con, "staging/cog", {"departements": str(resources / "cog_departements.csv"),
+                                 "regions": str(resources / "cog_regions.csv")})
+    for level in AGGREGATED:
+        run_sql(con, "aggregates/ifn_counts", table=f"cnt_{level}", key=LEVEL_KEY[level], source="cnt_iris")
+    # an income median is not a sum: communes first, then the medians of communal medians
+    run_sql(con, "aggregates/revenu_median", source="cnt_iris", key="code_commune", target="rev_communes")
+    run_sql(con, "aggregates/revenu_communes")
+    for level in ["epci", "departements", "regions", "france"]:
+        run_sql(con, "aggregates/revenu_median", source="cnt_communes", key=LEVEL_KEY[level], target=f"rev_{level}")
+        run_sql(con, "aggregates/revenu_attach", table=f"cnt_{level}", median=f"rev_{level}")
+    counts = {"iris": con.sql("SELECT * FROM cnt_iris ORDER BY code_iris").df()}
+    counts["iris"]["code"] = counts["iris"]["code_iris"]
+    for level in AGGREGATED:
+        counts[level] = con.sql(f"SELECT * FROM cnt_{level} ORDER BY code").df()
+    return counts
+
+
+def parents(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Each IRIS with its commune, EPCI, département and région codes."""
+    return con.sql("SELECT DISTINCT code_iris, code_commune, code_epci, code_departement, code_region "
+                   "FROM stg_iris").df()
