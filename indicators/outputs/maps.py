@@ -1,0 +1,237 @@
+"""PNG maps of a run for its report: score_global per level, platform-worker rates when present.
+
+Each map is a choropleth of the layer's classes in the project's palette (outputs/palette.py:
+the colours of the QGIS styles and of the web map), with its legend (class bounds), a title, the
+sources and their vintages, the method and the date. Units whose score rests on small census
+counts (`fiabilite` > 0) are hatched. A map of platform workers made from SYNTHETIC SIRENE files
+says so in red across its top.
+
+Geometry: the mainland is drawn in Lambert-93 (EPSG:2154), each overseas région in an inset in
+its own legal CRS (the layers of a run mixing both are in EPSG:4326, where the mainland and
+Martinique are two specks on either side of the Atlantic). Polygons are simplified to about a
+pixel before drawing; the layers themselves are not touched.
+
+matplotlib draws without pyplot (no global state, any thread), each class as one patch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL, OUTLINE_COLOUR,
+                                        RATE_LABELS, UNRELIABLE_COLOUR, class_label)
+from indicators.stages.classes import classify
+
+MAPS_DIR = "cartes"
+# overseas régions: name and legal CRS (the layers' CRS when a run holds one of them alone)
+OVERSEAS = {"01": ("Guadeloupe", 5490), "02": ("Martinique", 5490), "03": ("Guyane", 2972),
+            "04": ("La Réunion", 2975), "06": ("Mayotte", 4471)}
+MAINLAND_CRS = 2154
+LEVEL_TITLES = {"iris": "IRIS", "communes": "communes", "epci": "EPCI", "departements": "départements",
+                "regions": "régions", "qpv": "quartiers prioritaires (QPV)"}
+RATES = {"livreurs_pour_mille": "Livreurs pour 1 000 actifs occupés résidents",
+         "vtc_pour_mille": "Chauffeurs VTC pour 1 000 actifs occupés résidents"}
+SOURCE_LABELS = {"rp_": "Insee, recensement de la population", "filosofi_iris": "Insee, Filosofi",
+                 "filosofi_communes": "Insee, Filosofi", "contours_iris": "IGN, CONTOURS-IRIS",
+                 "mednum_kit_2020": "La MedNum, IFN 2020", "qpv_contours": "ANCT, contours des QPV",
+                 "sirene_etablissements": "Insee, SIRENE"}
+WIDTH_IN, HEIGHT_IN, DPI = 9.0, 7.2, 150
+
+
+@dataclass
+class MapText:
+    """What every map of a run says besides its data."""
+    sources: str
+    method: str
+    date: str
+    synthetic_sirene: bool = False
+    extra: list[str] = field(default_factory=list)
+
+
+def sources_line(provenance: dict, prefixes: tuple[str, ...]) -> str:
+    """"Insee, recensement de la population 2016 ; IGN, CONTOURS-IRIS 2016 ..." from a run's inputs."""
+    seen: dict[str, set] = {}
+    for sid, info in provenance.items():
+        if not sid.startswith(prefixes):
+            continue
+        label = next((v for k, v in SOURCE_LABELS.items() if sid.startswith(k)), None)
+        if label:
+            vintage = info.get("millesime")
+            seen.setdefault(label, set()).update([str(vintage)] if vintage else [])
+    return " ; ".join(f"{label} {', '.join(sorted(v))}".strip() for label, v in seen.items())
+
+
+def split_territories(gdf: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
+    """The mainland ("metropole") and each overseas région, each in its own CRS."""
+    region = gdf["code_region"].astype("string").fillna("") if "code_region" in gdf else pd.Series("", index=gdf.index)
+    parts = {}
+    mainland = gdf[~region.isin(list(OVERSEAS))]
+    if len(mainland):
+        parts["metropole"] = mainland.to_crs(MAINLAND_CRS) if gdf.crs else mainland
+    for code, (_, epsg) in OVERSEAS.items():
+        part = gdf[region == code]
+        if len(part):
+            parts[code] = part.to_crs(epsg) if gdf.crs else part
+    return parts
+
+
+def _simplified(gdf: gpd.GeoDataFrame, pixels: float) -> np.ndarray:
+    xmin, ymin, xmax, ymax = gdf.total_bounds
+    tolerance = max(xmax - xmin, ymax - ymin) / pixels
+    return shapely.simplify(gdf.geometry.to_numpy(), tolerance, preserve_topology=False)
+
+
+def _path(geoms: np.ndarray):
+    """One matplotlib path holding every ring of the polygons: a class, or the hatching, is then
+    one patch, drawn in one pass (a collection of thousands of hatched patches takes seconds)."""
+    from matplotlib.path import Path as MplPath
+
+    rings = shapely.get_rings(shapely.get_parts(geoms[~shapely.is_missing(geoms)]))
+    coords, index = shapely.get_coordinates(rings, return_index=True)
+    if not len(coords):
+        return None
+    codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
+    first = np.r_[True, index[1:] != index[:-1]]
+    codes[first] = MplPath.MOVETO
+    codes[np.r_[first[1:], True]] = MplPath.CLOSEPOLY
+    return MplPath(coords, codes)
+
+
+def _patch(ax, geoms: np.ndarray, **style) -> None:
+    from matplotlib.patches import PathPatch
+
+    path = _path(geoms)
+    if path is not None:   # add_artist, not add_patch: the limits are set once, from the bounds
+        ax.add_artist(PathPatch(path, **style))
+
+
+def _draw(ax, part: gpd.GeoDataFrame, classes: pd.Series, points: bool, background, pixels: float) -> None:
+    cls = classes.loc[part.index]
+    shapes = _simplified(part, pixels)
+    frame = part
+    if background is not None and len(background):
+        _patch(ax, _simplified(background, pixels), facecolor="#f0f0f0", edgecolor="#969696", linewidth=0.4)
+        frame = background
+    if points:   # QPVs are a few hundred metres wide: dots, on the départements
+        xy = shapely.get_coordinates(shapely.point_on_surface(part.geometry.to_numpy()))
+        colours = [CLASS_COLOURS.get(int(k), NO_DATA_COLOUR) if pd.notna(k) else NO_DATA_COLOUR for k in cls]
+        ax.scatter(xy[:, 0], xy[:, 1], c=colours, edgecolors="#252525", linewidths=0.4, s=22, zorder=3)
+        if "fiabilite" in part:
+            flagged = (part["fiabilite"].fillna(0) > 0).to_numpy()
+            ax.scatter(xy[flagged, 0], xy[flagged, 1], facecolors="none", edgecolors=UNRELIABLE_COLOUR,
+                       linewidths=0, hatch="//////", s=22, zorder=4, alpha=0.7)
+    else:
+        for k, colour in [*CLASS_COLOURS.items(), (None, NO_DATA_COLOUR)]:
+            mask = (cls.isna() if k is None else cls == k).fillna(False).to_numpy()
+            _patch(ax, shapes[mask], facecolor=colour, edgecolor=OUTLINE_COLOUR, linewidth=0.15)
+        if "fiabilite" in part:
+            flagged = (part["fiabilite"].fillna(0) > 0).to_numpy()
+            _patch(ax, shapes[flagged], facecolor="none", edgecolor=UNRELIABLE_COLOUR, linewidth=0,
+                   hatch="//////", alpha=0.55)
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    pad = 0.02 * max(xmax - xmin, ymax - ymin)
+    ax.set_xlim(xmin - pad, xmax + pad)
+    ax.set_ylim(ymin - pad, ymax + pad)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+
+
+def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: set, flagged: bool,
+            no_data: bool) -> None:
+    from matplotlib.patches import Patch
+
+    handles = []
+    full = bool(bounds) and len(bounds) == len(CLASS_COLOURS) + 1
+    for k, colour in CLASS_COLOURS.items():
+        if k in present:
+            label = class_label(k, bounds[k - 1], bounds[k], labels) if full else labels[k]
+            handles.append(Patch(facecolor=colour, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=label))
+    if no_data:
+        handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=NO_DATA_LABEL))
+    if flagged:
+        handles.append(Patch(facecolor="white", edgecolor=UNRELIABLE_COLOUR, hatch="//////", linewidth=0.4,
+                             label="score reposant sur de petits\neffectifs (moins de 200)"))
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.72, 0.86), frameon=False, fontsize=7.5,
+               title="Classes", title_fontsize=8.5, alignment="left")
+
+
+def choropleth(gdf: gpd.GeoDataFrame, classes: pd.Series, bounds: list[float] | None, title: str,
+               text: MapText, target: Path, labels: dict[int, str] | None = None,
+               points: bool = False, background: gpd.GeoDataFrame | None = None) -> Path:
+    """One map: mainland in the main frame, overseas régions in insets under the legend."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    parts = split_territories(gdf)
+    backgrounds = split_territories(background) if background is not None else {}
+    main_key = "metropole" if "metropole" in parts else next(iter(parts))
+    main = fig.add_axes((0.01, 0.10, 0.70, 0.76))
+    _draw(main, parts[main_key], classes, points, backgrounds.get(main_key), pixels=WIDTH_IN * DPI * 0.7)
+    present = {int(k) for k in classes.dropna().unique()}
+    flagged = bool("fiabilite" in gdf and (gdf["fiabilite"].fillna(0) > 0).any())
+    _legend(fig, bounds, labels or RATE_LABELS, present, flagged, bool(classes.isna().any()))
+    insets = [k for k in parts if k != main_key]
+    size = min(0.20, 0.40 / max(len(insets), 1))    # under the legend (at most 8 lines, to y = 0.55)
+    for i, code in enumerate(insets):
+        ax = fig.add_axes((0.74, 0.52 - (i + 1) * size, 0.22, size - 0.03))
+        _draw(ax, parts[code], classes, points, backgrounds.get(code), pixels=WIDTH_IN * DPI * 0.22)
+        ax.set_title(f"{OVERSEAS.get(code, (code,))[0]} (autre échelle)", fontsize=7, pad=2)
+    fig.text(0.01, 0.965, title, fontsize=13, fontweight="bold", va="top")
+    fig.text(0.01, 0.915, text.method, fontsize=8, va="top", color="#404040")
+    if text.synthetic_sirene:
+        fig.text(0.5, 0.5, "SIRENE SYNTHÉTIQUE", fontsize=40, color="#cb181d", alpha=0.25, rotation=25,
+                 ha="center", va="center")
+        fig.text(0.01, 0.885, "Fichiers SIRENE SYNTHÉTIQUES (échantillon embarqué) : ces comptes ne décrivent "
+                 "rien de réel.", fontsize=8.5, color="#cb181d", fontweight="bold", va="top")
+    footer = [f"Sources : {text.sources}."] + text.extra + [f"Carte : fragilite, {text.date}."]
+    fig.text(0.01, 0.015, "\n".join(footer), fontsize=6.5, va="bottom", color="#404040")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    description = text.method + (" Fichiers SIRENE SYNTHÉTIQUES : ces comptes ne décrivent rien de réel."
+                                 if text.synthetic_sirene else "")
+    fig.savefig(target, format="png", dpi=DPI, facecolor="white",
+                metadata={"Software": None, "Title": title, "Source": text.sources, "Description": description})
+    return target
+
+
+def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out_dir: Path,
+               bounds: list[float] | None, background: gpd.GeoDataFrame | None = None) -> list[Path]:
+    """The maps of one layer: score_global always, each platform rate that has values.
+    texts: "score" and "plateformes" (the latter with SIRENE's sources and synthetic flag)."""
+    written = []
+    points = level == "qpv"
+    name = LEVEL_TITLES.get(level, level)
+    if bounds is None:
+        bounds = classify(gdf["score_global"], "quantiles")[1]["bornes"]
+    written.append(choropleth(gdf, gdf["classe_global"], bounds, f"Score global de fragilité numérique : {name}",
+                              texts["score"], out_dir / MAPS_DIR / f"{level}_score_global.png",
+                              labels=CLASS_LABELS, points=points, background=background))
+    for rate, label in RATES.items():
+        if rate in gdf and gdf[rate].notna().any():
+            classes, info = classify(gdf[rate], "quantiles")
+            written.append(choropleth(gdf, classes, info["bornes"], f"{label} : {name}", texts["plateformes"],
+                                      out_dir / MAPS_DIR / f"{level}_{rate}.png", labels=RATE_LABELS,
+                                      points=points, background=background))
+    return written
+
+
+def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: dict, method_line: str,
+               date: str, bounds: dict[str, list[float] | None] | None = None,
+               synthetic_sirene: bool = False) -> dict[str, list[str]]:
+    """Every level's maps under out_dir/cartes/; returns their paths relative to out_dir."""
+    score = MapText(sources_line(provenance, ("rp_", "filosofi_iris", "filosofi_communes", "contours_iris",
+                                              "mednum_kit_2020", "qpv_contours")), method_line, date)
+    rates = MapText(sources_line(provenance, ("sirene_etablissements", "rp_")), method_line, date,
+                    synthetic_sirene, ["Classes : quintiles des unités de la couche."])
+    background = layers.get("departements")
+    written = {}
+    for level, gdf in layers.items():
+        paths = level_maps(level, gdf, {"score": score, "plateformes": rates}, out_dir,
+                           (bounds or {}).get(level), background if level == "qpv" else None)
+        written[level] = [str(p.relative_to(out_dir)) for p in paths]
+    return written
