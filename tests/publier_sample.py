@@ -9,7 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from indicators.methods import SCORES
+from indicators.stages.methods import SCORES
 from indicators.outputs.maps import write_maps
 from indicators.outputs.report_html import maps_markdown, report_html
 from indicators.outputs.styles import add_gpkg_style, qml

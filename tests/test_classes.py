@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from indicators.errors import FragiliteError
-from indicators.methods import SCORES, equal_width_classes
-from indicators.scoring import read_thresholds, score_table
+from indicators.stages.methods import SCORES, equal_width_classes
+from indicators.stages.scoring import read_thresholds, score_table
 from indicators.stages.classes import (FISHER_JENKS_EXACT_MAX, add_classes, classify, quintile_cuts,
                                        resolve_scheme)
 
