@@ -1,0 +1,136 @@
+"""One unit's score explained, indicator by indicator: the content `fragilite explain` prints and
+the web map's panel shows (both call `explanation`, so they cannot drift apart).
+
+An explanation holds, for a unit of a layer: its level, code, name and parents, population,
+method and reference territory; for each indicator of METHODS 1.1 its value, numerator,
+denominator, threshold (seuil), points, source and reliability flag; the seven scores and their
+classes; `n_indicateurs`; `fiabilite`. Values are the layer's, unrounded: formatting is the
+reader's (the terminal prints decimals, the map French numbers and percentages).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from indicators.methods import AXES, BY_ID, IDS, SCORE_LABELS, SCORES, class_column
+
+# the order in which `explain CODE` looks for a code (an IRIS and an EPCI may share 9 digits)
+LEVELS = ["iris", "communes", "epci", "departements", "regions", "qpv"]
+KEY = {"iris": "code_iris", "communes": "code_commune", "epci": "code_epci",
+       "departements": "code_departement", "regions": "code_region", "qpv": "code_qpv"}
+NAME = {"iris": "nom_iris", "communes": "nom_commune", "epci": "nom_epci",
+        "departements": "nom_departement", "regions": "nom_region", "qpv": "nom_qpv"}
+LEVEL_LABELS = {"iris": "IRIS", "communes": "Commune", "epci": "EPCI", "departements": "Département",
+                "regions": "Région", "qpv": "Quartier prioritaire (QPV)"}
+# the parents named under a unit's title, nearest first
+PARENTS = {"iris": ["nom_commune", "nom_epci", "nom_departement"], "communes": ["nom_epci", "nom_departement"],
+           "epci": ["nom_departement", "nom_region"], "departements": ["nom_region"], "regions": [],
+           "qpv": ["nom_commune", "nom_departement"]}
+# reliability (issue 12, item 5): the per-unit summary and, per indicator, its flag column
+RELIABILITY = "fiabilite"
+FIELDS = ["value", "numerator", "denominator", "threshold", "points", "small_count"]
+
+
+def reliability_column(ind: str) -> str:
+    return f"fiabilite_{ind}"
+
+
+def _num(v):
+    """A plain float, or None for NULL/NaN (so JSON and formatting see one kind of missing)."""
+    if v is None or v is pd.NA:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _text(v):
+    return v if isinstance(v, str) and v else None
+
+
+def indicator_meta(dictionary: Mapping | None = None) -> list[dict]:
+    """What does not change from unit to unit: label, axis, unit, source of each indicator (from
+    the run's dictionary.json when given, else from the method's definitions)."""
+    columns = (dictionary or {}).get("columns", {})
+    meta = []
+    for ind in IDS:
+        info = BY_ID[ind]
+        col = columns.get(f"ind_{ind}", {})
+        meta.append({"id": ind, "label": info.label, "axis": info.axis, "axis_label": AXES[info.axis],
+                     "unit": info.unit, "source": col.get("source", "INSEE RP"), "vintage": col.get("vintage"),
+                     "additive": info.numerator is not None})
+    return meta
+
+
+def score_meta() -> list[dict]:
+    return [{"id": s, "label": SCORE_LABELS[s], "classe": class_column(s)} for s in SCORES]
+
+
+def unit_name(level: str, row: Mapping) -> str:
+    return _text(row.get(NAME[level])) or ""
+
+
+def explanation(level: str, row: Mapping, dictionary: Mapping | None = None) -> dict:
+    """Everything a reader needs to check one unit's score (see the module's docstring)."""
+    meta = indicator_meta(dictionary)
+    indicators = []
+    for m in meta:
+        ind = m["id"]
+        flag = row.get(reliability_column(ind))
+        indicators.append({**m,
+                           "value": _num(row.get(f"ind_{ind}")), "numerator": _num(row.get(f"num_{ind}")),
+                           "denominator": _num(row.get(f"den_{ind}")), "threshold": _num(row.get(f"seuil_{ind}")),
+                           "points": _num(row.get(f"pts_{ind}")),
+                           "small_count": None if flag is None or flag is pd.NA or _num(flag) is None else bool(flag)})
+    scores = [{**s, "value": _num(row.get(s["id"])), "class": _num(row.get(s["classe"]))} for s in score_meta()]
+    n = _num(row.get("n_indicateurs"))
+    fiab = _num(row.get(RELIABILITY))
+    return {
+        "level": level, "level_label": LEVEL_LABELS[level], "code": str(row.get(KEY[level])),
+        "name": unit_name(level, row), "parents": [p for p in (_text(row.get(c)) for c in PARENTS[level]) if p],
+        "population": _num(row.get("population")),
+        "method": _text(row.get("methode")), "reference": _text(row.get("reference")),
+        "code_reference": _text(row.get("code_reference")), "millesime_rp": _num(row.get("millesime_rp")),
+        "indicators": indicators, "scores": scores,
+        "n_indicateurs": None if n is None else int(n), "fiabilite": None if fiab is None else int(fiab),
+    }
+
+
+def compact(expl: dict) -> dict:
+    """The unit-specific part of an explanation (numbers only, in `indicator_meta` order): what the
+    web map ships per unit; the map adds back the shared part from its configuration."""
+    return {
+        "level": expl["level"], "code": expl["code"], "name": expl["name"], "parents": expl["parents"],
+        "population": expl["population"], "method": expl["method"], "reference": expl["reference"],
+        "code_reference": expl["code_reference"], "millesime_rp": expl["millesime_rp"],
+        "indicators": [[i[f] for f in FIELDS] for i in expl["indicators"]],
+        "scores": [[s["value"], s["class"]] for s in expl["scores"]],
+        "n_indicateurs": expl["n_indicateurs"], "fiabilite": expl["fiabilite"],
+    }
+
+
+def read_dictionary(out_dir: Path) -> dict | None:
+    path = Path(out_dir) / "dictionary.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def find_unit(out_dir: Path, code: str) -> tuple[str, dict] | None:
+    """The first unit with this code in the layers of out_dir, in LEVELS order: (level, row)."""
+    import pyarrow.parquet as pq
+
+    for level in LEVELS:
+        path = Path(out_dir) / f"{level}.parquet"
+        if not path.exists():
+            continue
+        columns = [c for c in pq.read_schema(path).names if c != "geometry"]
+        df = pd.read_parquet(path, columns=columns, filters=[(KEY[level], "==", code)])
+        if len(df):
+            return level, df.iloc[0].to_dict()
+    return None

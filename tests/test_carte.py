@@ -1,0 +1,290 @@
+"""The web map (`fragilite carte`): built from the sample run, opened in headless Chromium from
+file:// with every non-file request refused, and a small PMTiles bundle served over HTTP.
+
+Needs Debian's chromium at /usr/bin/chromium (apt package `chromium`), driven by Playwright from
+PyPI (Playwright's own browser downloads cannot be fetched here).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from indicators.outputs import palette
+from indicators.outputs.carte import build as carte_build
+from indicators.outputs.carte import data as carte_data
+from indicators.outputs.carte.serve import serve_in_thread
+from indicators.outputs.explain import compact, explanation, find_unit, indicator_meta
+
+CHROMIUM = Path(os.environ.get("FRAGILITE_CHROMIUM", "/usr/bin/chromium"))
+NIMES_ARENES = "301890101"
+LAYER_FILES = ["iris", "communes", "epci", "departements", "regions", "qpv"]
+
+
+def _layers_copy(out: Path, target: Path, levels=LAYER_FILES) -> Path:
+    """The run's layers, dictionary and report linked into a fresh folder (the shared run stays as it is)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in [f"{lv}.parquet" for lv in levels] + ["dictionary.json", "run_report.json"]:
+        if (out / name).exists():
+            os.symlink(out / name, target / name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def carte_dir(sample_run, tmp_path_factory) -> Path:
+    out, _ = sample_run
+    layers = _layers_copy(out, tmp_path_factory.mktemp("carte-layers"))
+    result = carte_build.build_carte(layers)
+    assert result["mode"] == "inline"
+    return layers / "carte"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: the map tests need Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A page that refuses every request but those allowed, and records errors and refusals."""
+
+    def __init__(self, browser, allowed=("file:",)):
+        self.ctx = browser.new_context(viewport={"width": 1280, "height": 800}, offline=allowed == ("file:",))
+        self.page = self.ctx.new_page()
+        self.errors, self.refused = [], []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.route("**/*", self._route)
+        self.allowed = tuple(allowed) + ("data:", "blob:")
+
+    def _route(self, route):
+        if route.request.url.startswith(self.allowed):
+            route.continue_()
+        else:
+            self.refused.append(route.request.url)
+            route.abort()
+
+    def open(self, url: str):
+        self.page.goto(url)
+        self.page.wait_for_function("document.body.dataset.pret === '1'", timeout=90_000)
+        return self.page
+
+    def idle(self):
+        self.page.wait_for_function("window.FRAGILITE.map.loaded() && window.FRAGILITE.map.areTilesLoaded()", timeout=60_000)
+
+    def close(self):
+        self.ctx.close()
+
+
+def _fiche_score(page) -> str:
+    page.wait_for_selector("#fiche:not([hidden]) .score-principal .valeur", timeout=30_000)
+    return page.inner_text("#fiche .score-principal .valeur")
+
+
+def _french(v: float) -> str:
+    return f"{v:.1f}".replace(".", ",")
+
+
+def _arenes(out: Path):
+    iris = gpd.read_parquet(out / "iris.parquet").to_crs(4326)
+    return iris[iris["code_iris"] == NIMES_ARENES].iloc[0]
+
+
+def test_bundle_references_nothing_outside_itself(carte_dir):
+    html = (carte_dir / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    for ref in ["vendor/maplibre-gl.js", "vendor/pmtiles.js", "config.js", "app.js"]:
+        assert f'src="{ref}"' in html and (carte_dir / ref).exists()
+    versions = json.loads((carte_dir / "vendor" / "VERSIONS.json").read_text())
+    assert versions["maplibre-gl"]["version"].startswith("5.") and (carte_dir / "vendor" / "LICENSE.maplibre-gl.txt").exists()
+    assert (carte_dir / "vendor" / "LICENSE.pmtiles.txt").exists()
+    assert "sourceMappingURL" not in (carte_dir / "vendor" / "maplibre-gl.js").read_text()[-300:]
+    cfg = json.loads((carte_dir / "config.js").read_text().split("=", 1)[1].rstrip().rstrip(";"))
+    assert cfg["banniere"] and "SIRENE" in cfg["banniere"]          # the sample's SIRENE is synthetic
+    assert [i["zone"] for i in cfg["insets"]] == ["972"]            # Martinique beside Occitanie
+    assert {lv["id"] for lv in cfg["levels"]} == set(LAYER_FILES)
+
+
+def test_map_from_disk_offline_draws_iris_in_several_classes(carte_dir, browser):
+    p = Page(browser)
+    try:
+        page = p.open((carte_dir / "index.html").as_uri())
+        assert page.is_visible("#bandeau") and "SYNTH" in page.inner_text("#bandeau")
+        page.select_option("#niveau", "iris")
+        page.evaluate("window.FRAGILITE.map.fitBounds([[3.9, 43.6], [4.7, 44.1]], {duration: 0})")   # Gard, around Nîmes
+        p.idle()
+        classes = page.evaluate("""[...new Set(window.FRAGILITE.map.queryRenderedFeatures({layers: ['f-iris']})
+                                   .map(f => f.properties.classe_global))]""")
+        assert len([c for c in classes if c]) >= 2, classes
+        # and on screen: pixels of at least two class colours (fills are opaque)
+        shot = page.screenshot(clip={"x": 400, "y": 150, "width": 500, "height": 400})
+        assert len(_palette_colours_in(page, shot)) >= 2
+        assert p.errors == [] and p.refused == []
+    finally:
+        p.close()
+
+
+def _palette_colours_in(page, png: bytes) -> set[int]:
+    """The class colours with more than 200 pixels in the screenshot (decoded by the browser's
+    own canvas: no imaging library needed)."""
+    counts = page.evaluate("""async ([b64, colours]) => {
+        const img = new Image(); img.src = 'data:image/png;base64,' + b64; await img.decode();
+        const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const px = g.getImageData(0, 0, c.width, c.height).data;
+        return colours.map(([r, gr, b]) => { let n = 0;
+            for (let i = 0; i < px.length; i += 4)
+                if (Math.abs(px[i] - r) + Math.abs(px[i + 1] - gr) + Math.abs(px[i + 2] - b) <= 3) n++;
+            return n; });
+    }""", [base64.b64encode(png).decode(), [palette.hex_to_rgb(c) for c in palette.CLASS_COLOURS.values()]])
+    return {k for k, n in zip(palette.CLASS_COLOURS, counts) if n > 200}
+
+
+def test_link_with_code_opens_that_unit(sample_run, carte_dir, browser):
+    out, _ = sample_run
+    expected = _french(_arenes(out)["score_global"])
+    p = Page(browser)
+    try:
+        page = p.open((carte_dir / "index.html").as_uri() + "#" + NIMES_ARENES)
+        assert _fiche_score(page) == expected
+        assert "Arènes" in page.inner_text("#fiche h2")
+        assert p.errors == [] and p.refused == []
+    finally:
+        p.close()
+
+
+def test_click_on_a_unit_opens_its_explanation(sample_run, carte_dir, browser):
+    out, _ = sample_run
+    arenes = _arenes(out)
+    point = shapely.point_on_surface(arenes.geometry)
+    p = Page(browser)
+    try:
+        page = p.open((carte_dir / "index.html").as_uri())
+        page.select_option("#niveau", "iris")
+        box = arenes.geometry.bounds
+        page.evaluate(f"window.FRAGILITE.map.fitBounds([[{box[0]}, {box[1]}], [{box[2]}, {box[3]}]], {{duration: 0, padding: 150}})")
+        p.idle()
+        xy = page.evaluate(f"(() => {{ const p = window.FRAGILITE.map.project([{point.x}, {point.y}]); return [p.x, p.y]; }})()")
+        canvas = page.locator("#carte canvas").bounding_box()
+        page.mouse.click(canvas["x"] + xy[0], canvas["y"] + xy[1])
+        assert _fiche_score(page) == _french(arenes["score_global"])
+        assert page.url.endswith("#" + NIMES_ARENES)
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+def test_explanation_is_the_layer_row(sample_run):
+    out, _ = sample_run
+    level, row = find_unit(out, NIMES_ARENES)
+    assert level == "iris"
+    expl = explanation(level, row)
+    by_id = {i["id"]: i for i in expl["indicators"]}
+    assert by_id["taux_pauvrete"]["value"] == pytest.approx(row["ind_taux_pauvrete"])
+    assert by_id["taux_pauvrete"]["numerator"] == pytest.approx(row["num_taux_pauvrete"])
+    assert by_id["couverture_fixe"]["value"] is None          # ARCEP not read: missing, not 0
+    assert expl["scores"][-1]["id"] == "score_global" and expl["scores"][-1]["value"] == pytest.approx(row["score_global"])
+    packed = compact(expl)
+    order = [m["id"] for m in indicator_meta()]
+    assert packed["indicators"][order.index("taux_pauvrete")][4] == pytest.approx(row["pts_taux_pauvrete"])
+
+
+def test_shard_hash_matches_the_page(carte_dir, browser):
+    """app.js finds a unit's shard with the same FNV-1a as the builder."""
+    codes = ["301890101", "2A0040000", "243000643", "QP030001", "972"]
+    p = Page(browser)
+    try:
+        page = p.open((carte_dir / "index.html").as_uri())
+        src = (carte_dir / "app.js").read_text()
+        body = src[src.index("function fnv1a"):src.index("/* ---------- state")]
+        got = page.evaluate(f"(() => {{ {body}; return {json.dumps(codes)}.map(fnv1a); }})()")
+        assert got == [carte_data.fnv1a(c) for c in codes]
+    finally:
+        p.close()
+
+
+def test_quintile_classes_of_platform_rates():
+    values = pd.Series([0.0, 1, 2, 3, 4, 5, 6, 7, 8, 9, None])
+    cls = carte_data.quintile_classes(values)
+    assert cls.iloc[:10].tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5] and cls.isna().iloc[10]
+
+
+def test_range_server_answers_partial_content(tmp_path):
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)) * 4)
+    httpd, url = serve_in_thread(tmp_path)
+    try:
+        assert httpd.server_address[0] == "127.0.0.1"
+        base = url.rsplit("/", 1)[0]
+        req = urllib.request.Request(base + "/blob.bin", headers={"Range": "bytes=10-19"})
+        with urllib.request.urlopen(req) as resp:
+            assert resp.status == 206 and resp.headers["Content-Range"] == "bytes 10-19/1024"
+            assert resp.read() == bytes(range(10, 20))
+        req = urllib.request.Request(base + "/blob.bin", headers={"Range": "bytes=-4"})
+        with urllib.request.urlopen(req) as resp:
+            assert resp.read() == bytes([252, 253, 254, 255])
+        with urllib.request.urlopen(base + "/blob.bin") as resp:
+            assert resp.status == 200 and len(resp.read()) == 1024
+    finally:
+        httpd.shutdown()
+
+
+def test_tiles_bundle_served_over_http(sample_run, tmp_path, browser):
+    """Above the inline threshold the polygons go to PMTiles (tippecanoe) and are read by range
+    requests: the same page, served, draws them and opens a unit."""
+    out, _ = sample_run
+    layers = _layers_copy(out, tmp_path / "layers", ["departements", "regions", "qpv"])
+    result = carte_build.build_carte(layers, mode="tiles")
+    assert result["mode"] == "tiles" and (layers / "carte" / "data" / "departements.pmtiles").exists()
+    httpd, url = serve_in_thread(layers / "carte")
+    p = Page(browser, allowed=("http://127.0.0.1",))
+    try:
+        page = p.open(url + "#30")
+        assert "Gard" in page.inner_text("#fiche h2")
+        p.idle()
+        drawn = page.evaluate("window.FRAGILITE.map.queryRenderedFeatures({layers: ['f-departements']}).length")
+        assert drawn > 0
+        assert p.errors == [] and p.refused == []
+    finally:
+        p.close()
+        httpd.shutdown()
+
+
+def test_auto_mode_picks_tiles_above_the_threshold(monkeypatch):
+    drawn = {"iris": ["x" * 600], "communes": ["y" * 500]}
+    assert carte_build.choose_mode("auto", drawn) == "inline"
+    monkeypatch.setattr(carte_build, "INLINE_MAX_BYTES", 1000)
+    assert carte_build.choose_mode("auto", drawn) == "tiles"
+    assert carte_build.choose_mode("inline", drawn) == "inline"
+
+
+def test_build_keeps_the_previous_map_when_it_fails(sample_run, tmp_path, monkeypatch):
+    out, _ = sample_run
+    layers = _layers_copy(out, tmp_path / "layers", ["regions"])
+    (layers / "carte").mkdir()
+    (layers / "carte" / "index.html").write_text("previous")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(carte_build, "write_fiches", broken)
+    with pytest.raises(RuntimeError):
+        carte_build.build_carte(layers)
+    assert (layers / "carte" / "index.html").read_text() == "previous"
+    assert [p.name for p in layers.iterdir() if p.name.startswith(".carte")] == []
+    shutil.rmtree(layers / "carte")
