@@ -13,7 +13,7 @@ from rich.table import Table
 
 from indicators import PROJECT_DIR
 from indicators.errors import FragiliteError
-from indicators.stages.methods import BY_ID, DEFAULT_METHOD, IDS, METHODS, SCORES, class_column
+from indicators.stages.methods import DEFAULT_METHOD, METHODS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Digital fragility index (IFN) per IRIS, commune, EPCI, département and région.")
@@ -52,6 +52,7 @@ def run(
     runner: str = typer.Option("default", "--runner", help="task runner: default (threads) or dask"),
     dask_address: Optional[str] = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of a Dask scheduler (default: a local cluster)"),
     download_first: bool = typer.Option(False, "--download", help="fetch the registry's sources that changed before running"),
+    with_map: bool = typer.Option(False, "--carte", help="then write the web map of the layers in OUT/carte/ (as `fragilite carte`)"),
 ) -> None:
     """Run the refresh (a Prefect flow) and write the layers. With no option: the embedded sample."""
     from flows.refresh import with_runner
@@ -79,6 +80,8 @@ def run(
     console.print(f"report: {Path(out) / 'run_report.md'}  dictionary: {Path(out) / 'dictionary.json'}")
     for note in report["notes"]:
         console.print(f"[yellow]note:[/] {note}")
+    if with_map:
+        carte(out=out, mode="auto", serve=False, port=8000)
     if report.get("echecs"):
         err.print(f"[bold red]{len(report['echecs'])} input(s) failed[/]; the other inputs' results are in the layers:")
         for failure in report["echecs"]:
@@ -114,49 +117,74 @@ def score(
 
 @app.command()
 def explain(
-    code: str = typer.Argument(..., help="code of an IRIS, commune, EPCI, département or région"),
+    code: str = typer.Argument(..., help="code of an IRIS, commune, EPCI, département, région or QPV"),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="folder of the layers"),
 ) -> None:
-    """One unit's score, indicator by indicator, from the layers of a run."""
-    import pandas as pd
+    """One unit's score, indicator by indicator, from the layers of a run (what the web map's
+    panel shows: both print outputs/explain.py's explanation)."""
+    from indicators.outputs.explain import explanation, find_unit, read_dictionary
 
-    order = ["iris", "communes", "epci", "departements", "regions", "qpv"]
-    keys = {"iris": "code_iris", "communes": "code_commune", "epci": "code_epci",
-            "departements": "code_departement", "regions": "code_region", "qpv": "code_qpv"}
-    found = None
-    for level in order:
-        path = out / f"{level}.parquet"
-        if not path.exists():
-            continue
-        df = pd.read_parquet(path, columns=None)
-        hit = df[df[keys[level]].astype(str) == code]
-        if len(hit):
-            found = (level, hit.iloc[0])
-            break
+    found = find_unit(out, code)
     if found is None:
         fail(FragiliteError(f"no unit {code!r} in the layers of {out} (run `fragilite run` first?)"))
-    level, row = found
-    name = next((row[c] for c in ("nom_iris", "nom_qpv", "nom_commune", "nom_epci", "nom_departement", "nom_region") if c in row and isinstance(row[c], str)), "")
-    console.print(f"[bold]{level} {code}[/] {name}  population {row['population']:.0f}")
-    console.print(f"method {row['methode']}, thresholds of the {row['reference']} {row['code_reference']}")
-    table = Table()
-    for col in ("indicator", "axis", "value", "numerator", "denominator", "threshold", "points"):
-        table.add_column(col, justify="right" if col not in ("indicator", "axis") else "left")
+    print_explanation(explanation(*found, read_dictionary(out)))
 
+
+def print_explanation(expl: dict) -> None:
     def fmt(v, digits=4):
-        return "—" if v is None or (isinstance(v, float) and v != v) else f"{v:,.{digits}f}"
+        return "—" if v is None else f"{v:,.{digits}f}"
 
-    for ind in IDS:
-        table.add_row(ind, BY_ID[ind].axis, fmt(row.get(f"ind_{ind}")), fmt(row.get(f"num_{ind}"), 1),
-                      fmt(row.get(f"den_{ind}"), 1), fmt(row.get(f"seuil_{ind}")), fmt(row.get(f"pts_{ind}"), 2))
+    console.print(f"[bold]{expl['level']} {expl['code']}[/] {expl['name']}  population {fmt(expl['population'], 0)}")
+    console.print(f"method {expl['method']}, thresholds of the {expl['reference']} {expl['code_reference']}")
+    table = Table()
+    for col in ("indicator", "axis", "value", "numerator", "denominator", "threshold", "points", "small count", "source"):
+        table.add_column(col, justify="left" if col in ("indicator", "axis", "source") else "right")
+    for i in expl["indicators"]:
+        small = "—" if i["small_count"] is None else ("[red]YES[/]" if i["small_count"] else "no")
+        table.add_row(i["id"], i["axis"], fmt(i["value"]), fmt(i["numerator"], 1), fmt(i["denominator"], 1),
+                      fmt(i["threshold"]), fmt(i["points"], 2), small, i["source"])
     console.print(table)
     scores = Table()
-    for col in ("score", "value", "class 1-5"):
+    for col in ("score", "value", f"class 1-5 ({expl['class_scheme'] or 'classe_*'})"):
         scores.add_column(col)
-    for s in SCORES:
-        scores.add_row(s, fmt(row.get(s), 2), str(row.get(class_column(s))))
+    for s in expl["scores"]:
+        scores.add_row(s["id"], fmt(s["value"], 2), "—" if s["class"] is None else str(int(s["class"])))
     console.print(scores)
-    console.print(f"n_indicateurs = {row['n_indicateurs']}")
+    console.print(f"n_indicateurs = {expl['n_indicateurs']}")
+    if expl["fiabilite"] is not None:
+        console.print(f"fiabilite = {expl['fiabilite']}: indicators of the score resting on a small census count "
+                      f"(INSEE: counts under 200 \"doivent être maniés avec précaution\")")
+
+
+@app.command()
+def carte(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="folder of the layers; the map goes to OUT/carte/"),
+    mode: str = typer.Option("auto", "--mode", help="auto (inline under 30 MB of polygons, PMTiles above), inline or tiles"),
+    serve: bool = typer.Option(False, "--serve", help="then serve the map on http://127.0.0.1:PORT (range requests; loopback only)"),
+    port: int = typer.Option(8000, "--port", help="port of --serve"),
+) -> None:
+    """The web map of a run: a static site in OUT/carte/ that needs no network (index.html#CODE opens on one unit)."""
+    from indicators.outputs.carte.build import build_carte
+
+    try:
+        done = build_carte(out, mode=mode)
+    except FragiliteError as exc:
+        fail(exc)
+    console.print(f"map: {done['path']} ({done['mode']}, {done['bytes'] / 2**20:.1f} MiB, {done['seconds']:.1f} s)")
+    if done["synthetique"]:
+        console.print(f"[yellow]note:[/] synthetic inputs, named on the map's banner: {', '.join(done['synthetique'])}")
+    if done["mode"] == "tiles" and not serve:
+        console.print("vector tiles are read by range requests: serve the folder (any static host, or --serve), "
+                      "a browser will not read them from disk")
+    if serve:
+        _serve(Path(done["path"]).parent, port)
+
+
+def _serve(folder: Path, port: int) -> None:  # pragma: no cover - runs until interrupted
+    from indicators.outputs.carte.serve import serve_forever
+
+    console.print(f"serving http://127.0.0.1:{port}/index.html (Ctrl-C to stop)")
+    serve_forever(folder, port)
 
 
 @app.command()

@@ -41,10 +41,16 @@ def _layers_copy(out: Path, target: Path, levels=LAYER_FILES) -> Path:
 
 @pytest.fixture(scope="session")
 def carte_dir(sample_run, tmp_path_factory) -> Path:
+    """`fragilite carte --out DIR` after a run on the sample."""
+    from typer.testing import CliRunner
+
+    from indicators.cli import app
+
     out, _ = sample_run
     layers = _layers_copy(out, tmp_path_factory.mktemp("carte-layers"))
-    result = carte_build.build_carte(layers)
-    assert result["mode"] == "inline"
+    result = CliRunner().invoke(app, ["carte", "--out", str(layers)])
+    assert result.exit_code == 0, result.output
+    assert "(inline" in result.output and (layers / "carte" / "index.html").exists()
     return layers / "carte"
 
 
@@ -216,12 +222,6 @@ def test_shard_hash_matches_the_page(carte_dir, browser):
         assert got == [carte_data.fnv1a(c) for c in codes]
     finally:
         p.close()
-
-
-def test_quintile_classes_of_platform_rates():
-    values = pd.Series([0.0, 1, 2, 3, 4, 5, 6, 7, 8, 9, None])
-    cls = carte_data.quintile_classes(values)
-    assert cls.iloc[:10].tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5] and cls.isna().iloc[10]
 
 
 def test_range_server_answers_partial_content(tmp_path):

@@ -17,12 +17,13 @@ from typing import Mapping
 
 import pandas as pd
 
-from indicators.methods import AXES, BY_ID, IDS, SCORE_LABELS, SCORES, class_column
+from indicators.stages import levels
+from indicators.stages.methods import AXES, BY_ID, IDS, SCORE_LABELS, SCORES, class_column
+from indicators.stages.reliability import flag_column
 
 # the order in which `explain CODE` looks for a code (an IRIS and an EPCI may share 9 digits)
-LEVELS = ["iris", "communes", "epci", "departements", "regions", "qpv"]
-KEY = {"iris": "code_iris", "communes": "code_commune", "epci": "code_epci",
-       "departements": "code_departement", "regions": "code_region", "qpv": "code_qpv"}
+LEVELS = [*levels.LEVELS, "qpv"]
+KEY = {level: levels.LEVEL_KEY[level] for level in LEVELS}
 NAME = {"iris": "nom_iris", "communes": "nom_commune", "epci": "nom_epci",
         "departements": "nom_departement", "regions": "nom_region", "qpv": "nom_qpv"}
 LEVEL_LABELS = {"iris": "IRIS", "communes": "Commune", "epci": "EPCI", "departements": "Département",
@@ -31,13 +32,10 @@ LEVEL_LABELS = {"iris": "IRIS", "communes": "Commune", "epci": "EPCI", "departem
 PARENTS = {"iris": ["nom_commune", "nom_epci", "nom_departement"], "communes": ["nom_epci", "nom_departement"],
            "epci": ["nom_departement", "nom_region"], "departements": ["nom_region"], "regions": [],
            "qpv": ["nom_commune", "nom_departement"]}
-# reliability (issue 12, item 5): the per-unit summary and, per indicator, its flag column
+# reliability (stages/reliability.py): the per-unit count of flagged indicators; per indicator,
+# fiable_<id> is false when its denominator is a small census count
 RELIABILITY = "fiabilite"
 FIELDS = ["value", "numerator", "denominator", "threshold", "points", "small_count"]
-
-
-def reliability_column(ind: str) -> str:
-    return f"fiabilite_{ind}"
 
 
 def _num(v):
@@ -83,22 +81,23 @@ def explanation(level: str, row: Mapping, dictionary: Mapping | None = None) -> 
     indicators = []
     for m in meta:
         ind = m["id"]
-        flag = row.get(reliability_column(ind))
+        flag = _num(row.get(flag_column(ind)))
         indicators.append({**m,
                            "value": _num(row.get(f"ind_{ind}")), "numerator": _num(row.get(f"num_{ind}")),
                            "denominator": _num(row.get(f"den_{ind}")), "threshold": _num(row.get(f"seuil_{ind}")),
                            "points": _num(row.get(f"pts_{ind}")),
-                           "small_count": None if flag is None or flag is pd.NA or _num(flag) is None else bool(flag)})
+                           "small_count": None if flag is None else not flag})
     scores = [{**s, "value": _num(row.get(s["id"])), "class": _num(row.get(s["classe"]))} for s in score_meta()]
     n = _num(row.get("n_indicateurs"))
     fiab = _num(row.get(RELIABILITY))
+    classes = _text(row.get("methode_classes"))
     return {
         "level": level, "level_label": LEVEL_LABELS[level], "code": str(row.get(KEY[level])),
         "name": unit_name(level, row), "parents": [p for p in (_text(row.get(c)) for c in PARENTS[level]) if p],
         "population": _num(row.get("population")),
         "method": _text(row.get("methode")), "reference": _text(row.get("reference")),
         "code_reference": _text(row.get("code_reference")), "millesime_rp": _num(row.get("millesime_rp")),
-        "indicators": indicators, "scores": scores,
+        "class_scheme": classes, "indicators": indicators, "scores": scores,
         "n_indicateurs": None if n is None else int(n), "fiabilite": None if fiab is None else int(fiab),
     }
 
@@ -110,7 +109,7 @@ def compact(expl: dict) -> dict:
         "level": expl["level"], "code": expl["code"], "name": expl["name"], "parents": expl["parents"],
         "population": expl["population"], "method": expl["method"], "reference": expl["reference"],
         "code_reference": expl["code_reference"], "millesime_rp": expl["millesime_rp"],
-        "indicators": [[i[f] for f in FIELDS] for i in expl["indicators"]],
+        "class_scheme": expl["class_scheme"], "indicators": [[i[f] for f in FIELDS] for i in expl["indicators"]],
         "scores": [[s["value"], s["class"]] for s in expl["scores"]],
         "n_indicateurs": expl["n_indicateurs"], "fiabilite": expl["fiabilite"],
     }

@@ -111,7 +111,7 @@ def publishers(sources: list[dict]) -> list[str]:
 
 def footer(report: dict, dictionary: dict | None, layers: dict[str, pd.DataFrame]) -> dict:
     """Sources and vintages, method, reference, classes: the map's footer."""
-    from indicators.registry import load_registry
+    from indicators.sources.registry import load_registry
 
     registry = load_registry()
     sources = []
@@ -131,7 +131,7 @@ def footer(report: dict, dictionary: dict | None, layers: dict[str, pd.DataFrame
             "editeurs": publishers(sources),
             "millesime_rp": int(first["millesime_rp"].dropna().iloc[0]) if "millesime_rp" in first and first["millesime_rp"].notna().any() else None,
             "calcule_le": report.get("finished"), "version": report.get("fragilite_version") or __version__,
-            "classes": ((dictionary or {}).get("classes") or {}).get("description")
+            "classes": ((dictionary or {}).get("classes") or {}).get("libelle")
                        or "classes 1 à 5 des couches (colonnes classe_*)"}
 
 

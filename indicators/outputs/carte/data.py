@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from indicators.methods import SCORE_LABELS, SCORES, class_column
+from indicators.stages.classes import classify
+from indicators.stages.methods import SCORE_LABELS, SCORES, class_column
 from indicators.outputs import palette
 from indicators.outputs.explain import KEY, LEVELS, NAME, RELIABILITY, compact, explanation
 
@@ -50,24 +51,13 @@ def indicators(layers: dict[str, pd.DataFrame]) -> list[dict]:
     return offered
 
 
-def quintile_classes(values: pd.Series) -> pd.Series:
-    """Classes 1-5 of a rate that the layers do not classify (the platform workers): quintiles of
-    the layer's units, a value equal to a cut point in the lower class (mapclassify's rule)."""
-    v = values.astype("float64")
-    known = v.dropna()
-    if known.nunique() < 2:
-        return pd.Series(pd.NA, index=v.index, dtype="Int64").where(v.isna(), 1)
-    cuts = np.unique(np.quantile(known, [0.2, 0.4, 0.6, 0.8]))
-    cuts = cuts[cuts < known.max()]
-    cls = pd.Series(np.searchsorted(cuts, v.fillna(0).to_numpy(), side="left") + 1, index=v.index, dtype="Int64")
-    return cls.where(v.notna(), pd.NA)
-
-
 def with_platform_classes(df: pd.DataFrame, offered: list[dict]) -> pd.DataFrame:
+    """The platform-worker rates classed as the report maps class them (quintiles of the layer's
+    units, stages/classes.py): the layers carry no class for them."""
     df = df.copy()
     for ind in offered:
         if ind["kind"] == "plateforme" and ind["id"] in df:
-            df[ind["classe"]] = quintile_classes(df[ind["id"]])
+            df[ind["classe"]] = classify(df[ind["id"]], "quantiles")[0]
     return df
 
 
@@ -85,8 +75,9 @@ def map_properties(level: str, df: pd.DataFrame, offered: list[dict]) -> pd.Data
 
 
 def dictionary_bounds(dictionary: dict | None, level: str, classe: str) -> list[float] | None:
-    """The class bounds the run's dictionary gives (min, the cut points, max), if it gives them."""
-    entry = ((dictionary or {}).get("classes") or {}).get(level, {}).get(classe)
+    """The class bounds the run's dictionary gives (min, the cut points, max), if it gives them
+    (its section `classes`, written by stages/classes.py)."""
+    entry = (((dictionary or {}).get("classes") or {}).get("par_couche") or {}).get(level, {}).get(classe)
     bounds = entry.get("bornes") if isinstance(entry, dict) else None
     return [float(b) for b in bounds] if bounds and len(bounds) >= 2 else None
 
@@ -108,8 +99,9 @@ def legend(level: str, df: pd.DataFrame, ind: dict, dictionary: dict | None) -> 
             lower, upper = float(members.min()), float(members.max())
         else:
             continue
+        labels = palette.CLASS_LABELS if ind["kind"] == "score" else palette.RATE_LABELS
         out.append({"classe": k, "couleur": palette.CLASS_COLOURS[k], "min": lower, "max": upper,
-                    "label": palette.class_label(k, lower, upper), "effectif": int(len(members))})
+                    "label": palette.class_label(k, lower, upper, labels), "effectif": int(len(members))})
     return {"classes": out, "sans_classe": int(classes.isna().sum()),
             "source": "dictionary.json" if given else "données"}
 

