@@ -94,11 +94,12 @@ def with_runner(runner: str = "default", address: str | None = None, workers: in
 def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             method: str = "ifn-2020", reference: str = "region", territory: list[str] | None = None,
             thresholds: str | None = None, crs: str = "auto", qpv: str = "2015",
-            qpv_calibration: str = "none", download: bool = False) -> dict:
+            qpv_calibration: str = "none", download: bool = False, seuils_deciles: str | None = None) -> dict:
     started = time.time()
     options = RunOptions(method=method, reference=reference, territory=territory,
                          thresholds=Path(thresholds) if thresholds else None, crs=crs, qpv=qpv,
-                         qpv_calibration=qpv_calibration)
+                         qpv_calibration=qpv_calibration,
+                         seuils_deciles=Path(seuils_deciles) if seuils_deciles else None)
     check_options(options)
     logger = get_run_logger()
     if download:

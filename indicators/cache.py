@@ -73,6 +73,8 @@ def run_key(inputs: dict[str, list[Path]], options, out_dir: Path) -> str:
     opts = dataclasses.asdict(options)
     if options.thresholds:
         opts["thresholds"] = file_hash(Path(options.thresholds), out_dir)
+    if options.seuils_deciles:
+        opts["seuils_deciles"] = file_hash(Path(options.seuils_deciles), out_dir)
     # two at a time: hashlib and file reads release the GIL, and a first run reads GBs here
     files = sorted({str(p) for paths in inputs.values() for p in paths})
     with ThreadPoolExecutor(2) as pool:

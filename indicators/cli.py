@@ -13,7 +13,7 @@ from rich.table import Table
 
 from indicators import PROJECT_DIR
 from indicators.errors import FragiliteError
-from indicators.stages.methods import DEFAULT_METHOD, METHODS
+from indicators.stages.methods import DEFAULT_METHOD, IFN_2023, METHODS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Digital fragility index (IFN) per IRIS, commune, EPCI, département and région.")
@@ -53,6 +53,8 @@ def run(
     dask_address: Optional[str] = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of a Dask scheduler (default: a local cluster)"),
     download_first: bool = typer.Option(False, "--download", help="fetch the registry's sources that changed before running"),
     with_map: bool = typer.Option(False, "--carte", help="then write the web map of the layers in OUT/carte/ (as `fragilite carte`)"),
+    seuils_deciles: Optional[Path] = typer.Option(None, "--seuils-deciles",
+                                                  help="ifn-2023: decile cut points to score against (a run's seuils_deciles.csv, e.g. national ones); default: the loaded units' own deciles"),
 ) -> None:
     """Run the refresh (a Prefect flow) and write the layers. With no option: the embedded sample."""
     from flows.refresh import with_runner
@@ -64,7 +66,8 @@ def run(
         report = refresh(inputs={k: [str(p) for p in v] for k, v in given.items()}, out=str(out),
                          method=method, reference=reference, territory=terr,
                          thresholds=str(thresholds) if thresholds else None, crs=crs, qpv=qpv,
-                         qpv_calibration=qpv_calibration, download=download_first)
+                         qpv_calibration=qpv_calibration, download=download_first,
+                         seuils_deciles=str(seuils_deciles) if seuils_deciles else None)
     except FragiliteError as exc:
         fail(exc)
     if report.get("a_jour"):
@@ -104,6 +107,9 @@ def score(
     try:
         if method not in METHODS:
             raise FragiliteError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if method == IFN_2023:
+            raise FragiliteError(f"{IFN_2023} ranks the units of a run against each other: use "
+                                 f"`fragilite run --method {IFN_2023}` (and --seuils-deciles)")
         first = indicators_csv.read_text(encoding="utf-8-sig").splitlines()[0]
         table = read_text_table(indicators_csv, sep=";" if ";" in first else ",")
         thr = read_thresholds(thresholds) if thresholds else None

@@ -17,7 +17,7 @@ from typing import Callable
 from indicators import cache
 from indicators.stages.compute import Computed, RunOptions, compute
 from indicators.outputs.export import write_outputs
-from indicators.stages.methods import METHODS
+from indicators.stages.methods import IFN_2023, METHODS
 from indicators.sources.registry import resolve_inputs
 from indicators.stages.scoring import REFERENCES
 from indicators.sources.staging import EMPTY, Staged, merge_staged, stage_empty, stage_source
@@ -35,6 +35,12 @@ def check_options(options: RunOptions) -> None:
         raise FragiliteError(f"unknown --qpv-calibration {options.qpv_calibration!r}; choose none or population")
     if options.thresholds is not None and not Path(options.thresholds).exists():
         raise FragiliteError(f"--thresholds {options.thresholds}: no such file")
+    if options.seuils_deciles is not None:
+        if options.method != IFN_2023:
+            raise FragiliteError(f"--seuils-deciles is for --method {IFN_2023} (decile cut points); "
+                                 f"{options.method} takes --thresholds")
+        if not Path(options.seuils_deciles).exists():
+            raise FragiliteError(f"--seuils-deciles {options.seuils_deciles}: no such file")
 
 
 def plan(given: dict[str, list[Path]]) -> dict[str, list[Path]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from indicators import __version__
 from indicators.outputs.layers import ADDITIVE, layer_columns
 from indicators.stages.levels import LEVELS
-from indicators.stages.methods import BY_ID, IDS, SCORE_LABELS, SCORES, class_column
+from indicators.stages.deciles import INDICATORS_2023
+from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORE_LABELS, SCORES, class_column
 
 
 def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict:
@@ -14,8 +15,44 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict
                for sid, p in provenance.items()}
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     rp_vintage = rp[0] if rp else provenance.get("mednum_kit_2020", {}).get("millesime") and 2016
+    if method == IFN_2023:
+        cols = {**fixed_columns(method, rp_vintage, epsg), **columns_2023(rp_vintage)}
+        return {**_document(method, reference, epsg, sources, cols), **ABOUT_2023}
     cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage)}
     return _document(method, reference, epsg, sources, cols)
+
+
+ABOUT_2023 = {
+    "method_label": "ifn-2023 : reconstruction « 2023-like » de l'indice de La MedNum publié en mars 2023 "
+                    "(fragilite-numerique.fr), retrouvée à partir de ses scores publiés (METHODS 1.4) ; "
+                    "La MedNum n'a pas publié sa transformation : ce n'est pas son calcul officiel",
+    "cut_points": "seuils_deciles.csv : pour chaque indicateur, borne_s = la plus grande valeur notée s ou "
+                  "moins (s = 1..9 ; vide : aucune valeur n'est notée si bas), le nombre d'unités classées et "
+                  "le territoire qu'elles couvrent ; à redonner à un autre run avec --seuils-deciles",
+}
+SOURCE_2023 = {
+    "non_couverture_thd": "ARCEP « Ma connexion internet », statistiques communales (locaux par classe de débit)",
+    "non_couverture_4g": "indicateurs_communes (valeur communale fournie par l'utilisateur ; aucune source réelle ici)",
+    "65_plus": "INSEE RP (POP65P / POP)",
+    "peu_diplomes": "INSEE RP diplômes (non ou peu diplômés / NSCOL15P)",
+    "pauvrete": "INSEE Filosofi (DISP_TP60, IRIS ; valeur communale pour les communes non découpées)",
+}
+
+
+def columns_2023(rp_vintage) -> dict[str, dict]:
+    """The values and 1-10 scores of ifn-2023."""
+    cols: dict[str, dict] = {}
+    for name, label in INDICATORS_2023.items():
+        cols[f"val_{name}"] = {"label": f"{label} (taux de l'unité ; THD et 4G : valeur communale, "
+                                        "locaux sommés au-dessus de la commune)", "unit": "share",
+                               "source": SOURCE_2023[name], "vintage": rp_vintage, "method": IFN_2023}
+        cols[f"score_{name}"] = {"label": f"Score 1-10 (10 = plus à risque) : {label}. IRIS et communes non "
+                                          "découpées : décile parmi les unités (entier, ex aequo au rang le plus "
+                                          "haut) ; au-dessus : moyenne des scores des unités pondérée par la "
+                                          "population", "unit": "score 1-10", "method": IFN_2023}
+    cols["score_total"] = {"label": "Score total 1-10 : moyenne des scores présents (n_indicateurs)",
+                           "unit": "score 1-10", "method": IFN_2023}
+    return cols
 
 
 # where each indicator comes from, when not from the census
@@ -47,7 +84,7 @@ def fixed_columns(method: str, rp_vintage, epsg: int) -> dict[str, dict]:
         "source_revenu": {"label": "Échelle du revenu et du taux de pauvreté : iris, ou commune quand Filosofi ne publie pas l'IRIS", "unit": "code"},
         "n_iris": {"label": "Nombre d'IRIS sommés", "unit": "IRIS"},
         "n_indicateurs": {"label": "Nombre d'indicateurs disponibles dans le score", "unit": "indicateurs", "method": method},
-        "methode": {"label": "Méthode de score (ifn-2020, kit-2020, d4g-2020)", "unit": "code"},
+        "methode": {"label": "Méthode de score (ifn-2020, kit-2020, d4g-2020, ifn-2023)", "unit": "code"},
         "reference": {"label": "Niveau du territoire de référence des seuils", "unit": "code"},
         "code_reference": {"label": "Code du territoire de référence (seuils)", "unit": "code"},
         "millesime_rp": {"label": "Millésime du recensement", "unit": "année"},

@@ -24,6 +24,16 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
     [score_*_entier: d4g-2020 only, the floor the 2020 file publishes as "*"]
     classe_<axis> (1-5, equal widths over the units of the layer), n_indicateurs,
     methode, reference, code_reference, millesime_rp, geometry (MultiPolygon)
+
+  ifn-2023 (a 2023-like reconstruction of the portal's index, METHODS 1.4) replaces everything
+  from ind_<id> to code_reference with its own block, names stable for the map and users:
+    val_<name>    the unit's rate, for <name> in non_couverture_thd, non_couverture_4g, 65_plus,
+                  peu_diplomes, pauvrete (share 0-1)
+    score_<name>  1-10, 10 = most at risk: the decile among the units (IRIS of split communes,
+                  communes not split) at the IRIS layer, integers; above it, the population-weighted
+                  mean of the units' scores
+    score_total   mean of the scores present; n_indicateurs, how many
+    then methode, millesime_rp, geometry
 """
 
 from __future__ import annotations
@@ -38,7 +48,8 @@ import pandas as pd
 from indicators import PACKAGE_DIR
 from indicators.outputs.files import atomic_path
 from indicators.stages.geometry import from_wkb
-from indicators.stages.methods import BY_ID, IDS, SCORES, class_column
+from indicators.stages.deciles import SCORE_COLUMNS_2023, VALUE_COLUMNS_2023
+from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORES, class_column
 
 KEYS = {
     "iris": ["code_iris", "nom_iris", "typ_iris", "code_commune", "nom_commune", "code_epci", "nom_epci",
@@ -67,6 +78,8 @@ def layer_columns(level: str, method: str) -> list[str]:
         cols += QPV_EXTRA
     else:
         cols.append("n_iris")
+    if method == IFN_2023:
+        return cols + VALUE_COLUMNS_2023 + SCORE_COLUMNS_2023 + ["n_indicateurs", "methode", "millesime_rp", "geometry"]
     for ind in IDS:
         cols.append(f"ind_{ind}")
         if ind in ADDITIVE:
@@ -110,6 +123,9 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "n_iris_qpv", "millesime_rp",
                                                                  "livreurs", "vtc"]:
         if col in gdf:
+            gdf[col] = gdf[col].astype("Int64")
+    if method == IFN_2023 and level == "iris":   # the units' own scores are deciles: integers
+        for col in SCORE_COLUMNS_2023[:-1]:
             gdf[col] = gdf[col].astype("Int64")
     return gdf.sort_values(key).reset_index(drop=True)
 

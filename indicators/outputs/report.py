@@ -52,7 +52,30 @@ def report_markdown(report: dict) -> str:
                   f"INSEE's IRIS code and our polygon disagree on {pf['desaccord_iris']['differents']} of "
                   f"{pf['desaccord_iris']['comparables']} establishments having both; QPV: "
                   f"{pf['desaccord_qpv']['differents']} of {pf['desaccord_qpv']['comparables']}."]
+    if "deciles" in report["stats"]:
+        lines += deciles_section(report["stats"]["deciles"])
     lines += ["", f"Rejected units: {report['rejects']['rows']} (see `rejects.csv`)."]
     if report["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def deciles_section(info: dict) -> list[str]:
+    """ifn-2023: over which units the deciles were ranked, or which file gave the cut points."""
+    lines = ["", "## ifn-2023 (2023-like reconstruction, METHODS 1.4): decile cut points", ""]
+    if info.get("fichier"):
+        lines.append(f"Scored against the cut points of `{info['fichier']}`, not the units of this run.")
+    elif info.get("france_entiere"):
+        lines.append(f"Deciles ranked over the {info['n_unites']} units loaded: all of France.")
+    else:
+        lines.append(f"**Not all of France:** deciles ranked over the {info['n_unites']} units loaded "
+                     f"({info['territoire']}); a score ranks a unit within this territory, not nationally as "
+                     "the 2023 portal does. Give `--seuils-deciles` with national cut points to score against France.")
+    lines += ["", "Written to `seuils_deciles.csv` (reuse it with `--seuils-deciles`). `borne_s`: the largest value "
+              "scored s or less; empty: no value scores that low.", "",
+              "| indicator | units | " + " | ".join(f"borne_{s}" for s in range(1, 10)) + " |",
+              "|---|---|" + "---|" * 9]
+    for row in info["seuils"]:
+        bounds = " | ".join("–" if row[f"borne_{s}"] is None else f"{row[f'borne_{s}']:.4g}" for s in range(1, 10))
+        lines.append(f"| {row['indicateur']} | {row['n_unites'] if row['n_unites'] is not None else ''} | {bounds} |")
+    return lines

@@ -21,11 +21,13 @@ from indicators.db import connect
 from indicators.errors import FragiliteError
 from indicators.sources.staging import read_staged
 from indicators.stages import counts as counts_stage
+from indicators.stages import ifn2023
 from indicators.stages import plateformes
 from indicators.stages import qpv as qpv_stage
 from indicators.stages import rejects as rejects_stage
 from indicators.stages.geometry import choose_crs, iris_polygons, level_polygons, reprojected_wkb
 from indicators.stages.levels import LEVELS
+from indicators.stages.methods import IFN_2023
 from indicators.stages.plateformes import PlatformRule
 from indicators.stages.scoring import score_levels
 
@@ -39,6 +41,7 @@ class RunOptions:
     crs: str = "auto"
     qpv: str = "2015"                 # QPV list: 2015, 2024, or none
     qpv_calibration: str = "none"     # none, or population (control totals)
+    seuils_deciles: Path | None = None  # ifn-2023: cut points to score against (default: the loaded units')
     plateformes: PlatformRule = field(default_factory=PlatformRule)
 
 
@@ -79,8 +82,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     levels = LEVELS + (["qpv"] if qpv_data else [])
     pf_report = platform_workers(con, staged, options, with_polygon, qpv_data, counts, levels, notes)
     check_territory(territory, counts["iris"])
-    results = score_levels(counts, levels, options.method, options.reference, options.thresholds,
-                           published_thresholds(staged, options), notes)
+    results, deciles = scores(counts, levels, staged, options, qpv_data, notes)
     geometry, geometry_notes = polygons_job.result()
     background.shutdown()
     notes.extend(geometry_notes)
@@ -90,8 +92,8 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     census, n_inputs = rejects_stage.census_rejects(con)
     con.close()
     final, rejects = rejects_stage.split(results, geometry, territory, options.reference, census, notes)
-    tables = side_tables(final, qpv_data, pf_report)   # takes the SIRENE lists out of the report
-    stats = run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options)
+    tables = side_tables(final, qpv_data, pf_report, deciles)   # takes the SIRENE lists out of the report
+    stats = run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles)
     return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats)
 
 
@@ -128,6 +130,17 @@ def check_territory(territory: list[str] | None, iris: pd.DataFrame) -> None:
                                  f"(départements present: {', '.join(sorted(known))})")
 
 
+def scores(counts: dict[str, pd.DataFrame], levels: list[str], staged: dict[str, str], options: RunOptions,
+           qpv_data: dict | None, notes: list[str]) -> tuple[dict[str, pd.DataFrame], tuple | None]:
+    """Every level's counts with the method's scores; for ifn-2023 also (cut points used, their report)."""
+    if options.method == IFN_2023:
+        out, cuts, info = ifn2023.results(counts, levels, None, qpv_data["weights"] if qpv_data else None,
+                                          options.seuils_deciles, notes)
+        return out, (cuts, info)
+    return score_levels(counts, levels, options.method, options.reference, options.thresholds,
+                        published_thresholds(staged, options), notes), None
+
+
 def published_thresholds(staged: dict[str, str], options: RunOptions) -> pd.DataFrame | None:
     """The thresholds the 2020 file publishes, which d4g-2020 uses when the file has them."""
     if options.method == "d4g-2020" and "mednum_kit_2020__seuils_publies" in staged and options.reference != "france":
@@ -135,9 +148,13 @@ def published_thresholds(staged: dict[str, str], options: RunOptions) -> pd.Data
     return None
 
 
-def side_tables(final: dict[str, pd.DataFrame], qpv_data: dict | None, pf_report: dict | None) -> dict[str, pd.DataFrame]:
-    """The tables published beside the layers: weights, SIRENE review lists, QPV comparison."""
+def side_tables(final: dict[str, pd.DataFrame], qpv_data: dict | None, pf_report: dict | None,
+                deciles: tuple | None = None) -> dict[str, pd.DataFrame]:
+    """The tables published beside the layers: weights, SIRENE review lists, QPV comparison, the
+    decile cut points of ifn-2023 (so that a later run can score against them)."""
     tables: dict[str, pd.DataFrame] = {}
+    if deciles is not None:
+        tables["seuils_deciles"] = deciles[0]
     if qpv_data is not None:
         tables["poids_iris_qpv"] = qpv_data["weights"]
     if pf_report is not None:
@@ -151,7 +168,8 @@ def side_tables(final: dict[str, pd.DataFrame], qpv_data: dict | None, pf_report
 
 
 def run_stats(final: dict[str, pd.DataFrame], rejects: pd.DataFrame, n_inputs: int, mednum_mode: bool,
-              pf_report: dict | None, tables: dict[str, pd.DataFrame], options: RunOptions) -> dict:
+              pf_report: dict | None, tables: dict[str, pd.DataFrame], options: RunOptions,
+              deciles: tuple | None = None) -> dict:
     stats = {
         "iris_in_inputs": n_inputs,
         "iris_scored": int(len(final["iris"])),
@@ -164,6 +182,8 @@ def run_stats(final: dict[str, pd.DataFrame], rejects: pd.DataFrame, n_inputs: i
     if "qpv_comparaison" in tables:
         stats["qpv_comparaison"] = qpv_stage.summary(tables["qpv_comparaison"])
         stats["qpv_calibration"] = options.qpv_calibration
+    if deciles is not None:
+        stats["deciles"] = deciles[1]
     return stats
 
 

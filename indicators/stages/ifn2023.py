@@ -16,17 +16,20 @@ population-weighted mean of the communes'; a QPV takes the weighted mean of its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from indicators.stages.deciles import (CUT_POINT_COLUMNS, NAMES_2023, SCORE_COLUMNS_2023, cut_point_table, scores_from_cut_points,
-                                       total, weighted_mean)
+from indicators import PACKAGE_DIR
+from indicators.stages.scoring import indicator_values
+from indicators.stages.deciles import (CUT_POINT_COLUMNS, NAMES_2023, SCORE_COLUMNS_2023, cut_point_table,
+                                       read_cut_points, scores_from_cut_points, total, weighted_mean)
 
-METHOD = "ifn-2023"
 # the indicators the method takes from the IFN counts: layer name -> count id
 FROM_COUNTS = {"65_plus": "personnes_65_plus", "peu_diplomes": "peu_diplomes", "pauvrete": "taux_pauvrete"}
 COMMUNE_LEVEL = ["non_couverture_thd", "non_couverture_4g"]
+DECIMALS = 12
 ABOVE_COMMUNES = ["epci", "departements", "regions"]
 PARENT_KEY = {"epci": "code_epci", "departements": "code_departement", "regions": "code_region"}
 
@@ -110,7 +113,9 @@ def score_levels(counts: dict[str, pd.DataFrame], communes: pd.DataFrame | None,
     communes_in = commune_values(communes)
     score_cols = [f"score_{n}" for n in NAMES_2023]
     iris = counts["iris"].set_index("code", drop=False)
-    iris_values = level_values("iris", iris, communes_in)
+    # ranked to 12 decimals: a rate published as 11.0 % comes back from rate x population / population
+    # as 0.11000000000000001 or 0.11, and units tied in the source must stay tied (they share a score)
+    iris_values = level_values("iris", iris, communes_in).round(DECIMALS)
     iris_scores, used = unit_scores(iris_values, given, territoire, notes)
     out = {"iris": _finish(iris_values, iris_scores)}
 
@@ -155,9 +160,41 @@ def _qpv(qpv: pd.DataFrame, weights: pd.DataFrame, iris: pd.DataFrame, iris_out:
     return _finish(values, means[[f"score_{n}" for n in NAMES_2023]])
 
 
-def territory_label(departements: list[str], all_departements: list[str]) -> tuple[str, bool]:
-    """What the loaded units cover, and whether it is all of France (every département)."""
+def territory_label(departements: list[str]) -> tuple[str, bool]:
+    """What the loaded units cover, and whether it is all of France (every département of the COG)."""
+    cog = pd.read_csv(PACKAGE_DIR / "resources" / "cog_departements.csv", sep=";", dtype=str)["DEP"]
     loaded = sorted(set(departements))
-    if set(all_departements) <= set(loaded):
+    if set(cog) <= set(loaded):
         return "France entière", True
     return f"départements {', '.join(loaded)}", False
+
+
+def results(counts: dict[str, pd.DataFrame], levels: list[str], communes: pd.DataFrame | None,
+            weights: pd.DataFrame | None, seuils_deciles: Path | None,
+            notes: list[str]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict]:
+    """The compute stage of ifn-2023: every level's counts with its val_* and score_* columns, the
+    cut points used (seuils_deciles.csv) and what the run report says of them."""
+    given = read_cut_points(seuils_deciles) if seuils_deciles else None
+    units = counts["iris"]
+    territoire, national = territory_label(units["code_departement"].dropna().tolist())
+    scored = score_levels(counts, communes, weights, given, territoire)
+    notes.extend(scored.notes)
+    if given is not None:
+        notes.append(f"ifn-2023: units scored against the cut points of {seuils_deciles} "
+                     f"({', '.join(sorted(set(given['territoire'].astype(str))))})")
+    elif not national:
+        notes.append(f"ifn-2023: WARNING deciles ranked over the {len(units)} units loaded ({territoire}), not all "
+                     "of France: a score ranks a unit within this territory, not nationally as the 2023 portal "
+                     "does; give --seuils-deciles with national cut points to score against France")
+    out = {}
+    for level in levels:
+        df = counts[level].reset_index(drop=True)
+        extra = scored.levels[level].reindex(df["code"].to_numpy()).reset_index(drop=True)
+        # the IFN values too (ind_*), not in the layers: the QPV comparison with INSEE's figures reads them
+        ind = indicator_values(df).add_prefix("ind_")
+        out[level] = pd.concat([df, ind, extra], axis=1)
+    info = {"territoire": territoire if given is None else None, "france_entiere": national if given is None else None,
+            "fichier": str(seuils_deciles) if given is not None else None,
+            "n_unites": int(len(units)),
+            "seuils": scored.cut_points.astype(object).where(scored.cut_points.notna(), None).to_dict(orient="records")}
+    return out, scored.cut_points, info

@@ -76,7 +76,11 @@ SCORE_LABELS = {
     "score_global_competences": "Score global compétences",
     "score_global": "Score global de fragilité numérique",
 }
-METHODS = ["ifn-2020", "kit-2020", "d4g-2020"]
+# ifn-2023: a 2023-like reconstruction of La MedNum's March-2023 portal index (METHODS 1.4): five
+# indicators scored 1-10 by deciles, territories by population-weighted means of their units'
+# scores. It has no thresholds, points or axes: stages/ifn2023.py scores it, not score_frame.
+IFN_2023 = "ifn-2023"
+METHODS = ["ifn-2020", "kit-2020", "d4g-2020", IFN_2023]
 DEFAULT_METHOD = "ifn-2020"
 D4G_INDICATORS = ["revenu_median", "familles_monoparentales", "menages_une_personne",
                   "personnes_15_29", "personnes_65_plus", "peu_diplomes"]
@@ -92,6 +96,8 @@ def axis_of(ids: list[str], axes: list[str]) -> list[str]:
 
 def coefficients(method: str, x: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
     """Coefficient per indicator. x and s share index and columns (indicator ids)."""
+    if method == IFN_2023:
+        raise ValueError("ifn-2023 has no thresholds or points: it scores units by deciles (stages/ifn2023.py)")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     out = pd.DataFrame(index=x.index)

@@ -26,8 +26,8 @@ def census_rejects(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, int]:
 def reasons(df: pd.DataFrame, reference: str) -> pd.Series:
     """Why each unscored unit of a level has no score (NA for the scored ones)."""
     out = pd.Series(pd.NA, index=df.index, dtype="string")
-    no_score = df["score_global"].isna()
-    no_ref = df["code_reference"].isna()
+    no_score = df["score_global" if "score_global" in df else "score_total"].isna()   # score_total: ifn-2023
+    no_ref = df["code_reference"].isna() if "code_reference" in df else pd.Series(False, index=df.index)
     out[no_score & no_ref] = f"no {reference} reference territory known for this unit"
     out[no_score & ~no_ref & (df["n_indicateurs"] == 0)] = (
         "no indicator can be computed: zero population or every input secret/missing")
@@ -56,7 +56,8 @@ def split_level(level: str, df: pd.DataFrame, reference: str, notes: list[str]) 
                                  "nom": df.loc[bad, name] if name in df else pd.NA,
                                  "code_departement": df.loc[bad, "code_departement"],
                                  "raison": why[bad]})
-    return add_classes(df[~bad].copy()), rejected
+    kept = df[~bad].copy()
+    return (add_classes(kept) if "score_global" in kept else kept), rejected
 
 
 def split(results: dict[str, pd.DataFrame], geometry: dict[str, pd.Series], territory: list[str] | None,
