@@ -136,11 +136,15 @@ def explain(
     print_explanation(explanation(*found, read_dictionary(out)))
 
 
-def print_explanation(expl: dict) -> None:
-    def fmt(v, digits=4):
-        return "—" if v is None else f"{v:,.{digits}f}"
+def _fmt(v, digits: int = 4) -> str:
+    return "—" if v is None else f"{v:,.{digits}f}"
 
+
+def print_explanation(expl: dict) -> None:
+    fmt = _fmt
     console.print(f"[bold]{expl['level']} {expl['code']}[/] {expl['name']}  population {fmt(expl['population'], 0)}")
+    if expl["method"] == IFN_2023:
+        return print_explanation_2023(expl)
     console.print(f"method {expl['method']}, thresholds of the {expl['reference']} {expl['code_reference']}")
     table = Table()
     for col in ("indicator", "axis", "value", "numerator", "denominator", "threshold", "points", "small count", "source"):
@@ -160,6 +164,23 @@ def print_explanation(expl: dict) -> None:
     if expl["fiabilite"] is not None:
         console.print(f"fiabilite = {expl['fiabilite']}: indicators of the score resting on a small census count "
                       f"(INSEE: counts under 200 \"doivent être maniés avec précaution\")")
+
+
+def print_explanation_2023(expl: dict) -> None:
+    """ifn-2023: each indicator's value and 1-10 score; for a unit, the cut points around its value."""
+    unit = expl["score_kind"] == "decile"
+    console.print(f"method {IFN_2023} (2023-like reconstruction of La MedNum's 2023 index): "
+                  + ("decile of the unit among the units" if unit else "population-weighted mean of its units' decile scores")
+                  + (f"; cut points: {expl['seuils_territoire']}" if expl["seuils_territoire"] else ""))
+    table = Table()
+    for col in ["indicator", "value", "score 1-10"] + (["cut points around the value"] if unit else []) + ["source"]:
+        table.add_column(col, justify="left" if col in ("indicator", "source") else "right")
+    for d in expl["deciles"]:
+        around = [f"({_fmt(d['borne_basse'])}, {_fmt(d['borne_haute'])}]" if d["score"] is not None else ""]
+        table.add_row(d["id"], _fmt(d["value"]), _fmt(d["score"], 0 if unit else 2), *(around if unit else []),
+                      d["source"] or "")
+    console.print(table)
+    console.print(f"score_total = {_fmt(expl['scores'][0]['value'], 2)} over n_indicateurs = {expl['n_indicateurs']}")
 
 
 @app.command()

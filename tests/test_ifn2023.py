@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from indicators.cli import app
 from indicators.errors import FragiliteError, InputError
+from indicators.outputs.explain import compact, explanation, find_unit, read_dictionary
 from indicators.pipeline import check_options, run_local
 from indicators.stages.deciles import (BOUND_COLUMNS, cut_point_table, cut_points, decile_scores,
                                        read_cut_points, scores_from_cut_points, total, weighted_mean)
@@ -246,6 +247,14 @@ def test_explain_shows_the_scores_and_cut_points(sample_2023):
     for name in SCORED:
         line = next(l for l in unit.output.splitlines() if f" {name} " in l)
         assert f" {int(iris[f'score_{name}'])} " in line, line
+    # the explanation the web map shares: the unit's value lies between the cut points it names
+    expl = explanation(*find_unit(out, "301890101"), read_dictionary(out))
+    for d in expl["deciles"]:
+        if d["score"] is not None:
+            assert (d["borne_basse"] is None or d["borne_basse"] < d["value"]) and \
+                (d["borne_haute"] is None or d["value"] <= d["borne_haute"]), d
+    assert [d["score"] for d in expl["deciles"]][2:] == [float(iris[f"score_{n}"]) for n in SCORED]
+    assert compact(expl)["deciles"][2] == [iris["val_65_plus"], iris["score_65_plus"]]
     commune = runner.invoke(app, ["explain", "30189", "--out", str(out)], env={"COLUMNS": "160"})
     assert commune.exit_code == 0 and "population-weighted mean" in commune.output
     com = layer(out, "communes").set_index("code_commune").loc["30189"]

@@ -9,15 +9,16 @@ from indicators.stages.deciles import INDICATORS_2023
 from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORE_LABELS, SCORES, class_column
 
 
-def dictionary(method: str, reference: str, provenance: dict, epsg: int) -> dict:
-    """Every column: label, unit, source, vintage, method."""
+def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles: dict | None = None) -> dict:
+    """Every column: label, unit, source, vintage, method. `deciles`: ifn-2023's cut points as the
+    run report has them (stats["deciles"]), kept here for explain and the web map."""
     sources = {sid: {"millesime": p.get("millesime"), "files": [f["path"] for f in p.get("files", [])]}
                for sid, p in provenance.items()}
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     rp_vintage = rp[0] if rp else provenance.get("mednum_kit_2020", {}).get("millesime") and 2016
     if method == IFN_2023:
         cols = {**fixed_columns(method, rp_vintage, epsg), **columns_2023(rp_vintage)}
-        return {**_document(method, reference, epsg, sources, cols), **ABOUT_2023}
+        return {**_document(method, reference, epsg, sources, cols), **ABOUT_2023, "seuils_deciles": deciles}
     cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage)}
     return _document(method, reference, epsg, sources, cols)
 

@@ -4,7 +4,8 @@ the web map's panel shows (both call `explanation`, so they cannot drift apart).
 An explanation holds, for a unit of a layer: its level, code, name and parents, population,
 method and reference territory; for each indicator of METHODS 1.1 its value, numerator,
 denominator, threshold (seuil), points, source and reliability flag; the seven scores and their
-classes; `n_indicateurs`; `fiabilite`. Values are the layer's, unrounded: formatting is the
+classes; `n_indicateurs`; `fiabilite`. A unit of an ifn-2023 run has its own shape instead
+(`explanation_2023`: per indicator its value and 1-10 score, and the cut points around it). Values are the layer's, unrounded: formatting is the
 reader's (the terminal prints decimals, the map French numbers and percentages).
 """
 
@@ -18,7 +19,8 @@ from typing import Mapping
 import pandas as pd
 
 from indicators.stages import levels
-from indicators.stages.methods import AXES, BY_ID, IDS, SCORE_LABELS, SCORES, class_column
+from indicators.stages.deciles import INDICATORS_2023
+from indicators.stages.methods import AXES, BY_ID, IDS, IFN_2023, SCORE_LABELS, SCORES, class_column
 from indicators.stages.reliability import flag_column
 
 # the order in which `explain CODE` looks for a code (an IRIS and an EPCI may share 9 digits)
@@ -75,8 +77,16 @@ def unit_name(level: str, row: Mapping) -> str:
     return _text(row.get(NAME[level])) or ""
 
 
+def _header(level: str, row: Mapping) -> dict:
+    return {"level": level, "level_label": LEVEL_LABELS[level], "code": str(row.get(KEY[level])),
+            "name": unit_name(level, row), "parents": [p for p in (_text(row.get(c)) for c in PARENTS[level]) if p],
+            "population": _num(row.get("population")), "method": _text(row.get("methode"))}
+
+
 def explanation(level: str, row: Mapping, dictionary: Mapping | None = None) -> dict:
     """Everything a reader needs to check one unit's score (see the module's docstring)."""
+    if _text(row.get("methode")) == IFN_2023:
+        return explanation_2023(level, row, dictionary)
     meta = indicator_meta(dictionary)
     indicators = []
     for m in meta:
@@ -92,13 +102,42 @@ def explanation(level: str, row: Mapping, dictionary: Mapping | None = None) -> 
     fiab = _num(row.get(RELIABILITY))
     classes = _text(row.get("methode_classes"))
     return {
-        "level": level, "level_label": LEVEL_LABELS[level], "code": str(row.get(KEY[level])),
-        "name": unit_name(level, row), "parents": [p for p in (_text(row.get(c)) for c in PARENTS[level]) if p],
-        "population": _num(row.get("population")),
-        "method": _text(row.get("methode")), "reference": _text(row.get("reference")),
+        **_header(level, row), "reference": _text(row.get("reference")),
         "code_reference": _text(row.get("code_reference")), "millesime_rp": _num(row.get("millesime_rp")),
         "class_scheme": classes, "indicators": indicators, "scores": scores,
         "n_indicateurs": None if n is None else int(n), "fiabilite": None if fiab is None else int(fiab),
+    }
+
+
+def explanation_2023(level: str, row: Mapping, dictionary: Mapping | None = None) -> dict:
+    """ifn-2023 (a 2023-like reconstruction, METHODS 1.4): per indicator its value and 1-10 score
+    (`deciles`); for a unit (IRIS layer), the two cut points its value lies between, from the
+    run's dictionary (borne_basse < value <= borne_haute; None: no bound on that side). Above the
+    units a score is the population-weighted mean of the units' scores. No thresholds, points,
+    axes or classes: `indicators` is empty and `scores` holds score_total."""
+    columns = (dictionary or {}).get("columns", {})
+    cuts = (dictionary or {}).get("seuils_deciles") or {}
+    bounds = {r["indicateur"]: [r.get(f"borne_{s}") for s in range(1, 10)] for r in cuts.get("seuils", [])}
+    unit = level == "iris"
+    deciles = []
+    for name, label in INDICATORS_2023.items():
+        score = _num(row.get(f"score_{name}"))
+        low = high = None
+        if unit and score is not None and name in bounds:
+            around = [None, *(_num(b) for b in bounds[name]), None]   # score s: (borne_{s-1}, borne_s]
+            low, high = around[int(score) - 1], around[int(score)]
+        deciles.append({"id": name, "label": label, "source": columns.get(f"val_{name}", {}).get("source"),
+                        "value": _num(row.get(f"val_{name}")), "score": score,
+                        "borne_basse": low, "borne_haute": high})
+    n = _num(row.get("n_indicateurs"))
+    return {
+        **_header(level, row), "reference": None, "code_reference": None,
+        "millesime_rp": _num(row.get("millesime_rp")), "class_scheme": None, "indicators": [],
+        "scores": [{"id": "score_total", "label": "Score total 1-10 (moyenne des scores présents)", "classe": None,
+                    "value": _num(row.get("score_total")), "class": None}],
+        "n_indicateurs": None if n is None else int(n), "fiabilite": None,
+        "deciles": deciles, "score_kind": "decile" if unit else "moyenne pondérée par la population",
+        "seuils_territoire": cuts.get("fichier") or cuts.get("territoire"),
     }
 
 
@@ -112,6 +151,7 @@ def compact(expl: dict) -> dict:
         "class_scheme": expl["class_scheme"], "indicators": [[i[f] for f in FIELDS] for i in expl["indicators"]],
         "scores": [[s["value"], s["class"]] for s in expl["scores"]],
         "n_indicateurs": expl["n_indicateurs"], "fiabilite": expl["fiabilite"],
+        **({"deciles": [[d["value"], d["score"]] for d in expl["deciles"]]} if "deciles" in expl else {}),
     }
 
 
