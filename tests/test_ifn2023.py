@@ -19,6 +19,7 @@ from indicators.pipeline import check_options, run_local
 from indicators.stages.deciles import (BOUND_COLUMNS, cut_point_table, cut_points, decile_scores,
                                        read_cut_points, scores_from_cut_points, total, weighted_mean)
 from indicators.stages.compute import RunOptions
+from indicators.stages.ifn2023 import score_levels
 
 runner = CliRunner()
 SCORED = ["65_plus", "peu_diplomes", "pauvrete"]
@@ -113,6 +114,31 @@ def test_weighted_mean_leaves_out_missing_scores_and_zero_weights():
     assert np.isnan(out.loc["z", "a"])          # its only unit weighs nothing
     mean, n = total(pd.DataFrame({"a": [1, np.nan], "b": [4, np.nan]}))
     assert mean[0] == 2.5 and n.tolist() == [2, 0] and np.isnan(mean[1])
+
+
+def test_commune_figures_reach_iris_and_pool_above():
+    """THD: an IRIS takes its commune's rate, a territory pools the premises; 4G: the commune's value,
+    population-weighted above; scores of a territory: population-weighted means of its units'."""
+    parents = {"code_epci": "E", "code_departement": "30", "code_region": "76"}
+    iris = pd.DataFrame({"code": ["A01", "A02", "B00", "C00"], "code_commune": ["A", "A", "B", "C"],
+                         "population": [100.0, 300.0, 50.0, 50.0], **parents})
+    communes = pd.DataFrame({"code": ["A", "B", "C"], "population": [400.0, 50.0, 50.0], **parents})
+    top = {level: pd.DataFrame({"code": [code], "population": [500.0]})
+           for level, code in [("epci", "E"), ("departements", "30"), ("regions", "76")]}
+    inputs = pd.DataFrame({"num_non_couverture_thd": [10.0, 30.0, 5.0, np.nan],
+                           "den_non_couverture_thd": [25.0, 75.0, 50.0, np.nan],
+                           "val_non_couverture_thd": [0.4, 0.4, 0.1, np.nan],
+                           "val_non_couverture_4g": [np.nan, np.nan, 0.2, 0.6]}, index=["A01", "A02", "B00", "C00"])
+    got = score_levels({"iris": iris, "communes": communes, **top}, inputs, None, None, "test").levels
+    assert got["iris"]["val_non_couverture_thd"].tolist()[:3] == [0.4, 0.4, 0.1]
+    assert got["iris"]["score_non_couverture_thd"].tolist()[:3] == [10, 10, 4] and \
+        pd.isna(got["iris"]["score_non_couverture_thd"].iloc[3])
+    assert got["communes"].loc["A", "val_non_couverture_thd"] == pytest.approx(0.4)
+    assert got["epci"].loc["E", "val_non_couverture_thd"] == pytest.approx(45 / 150)
+    assert got["epci"].loc["E", "val_non_couverture_4g"] == pytest.approx(0.4)
+    assert got["iris"]["score_non_couverture_4g"].tolist()[2:] == [5, 10]
+    assert got["epci"].loc["E", "score_non_couverture_thd"] == pytest.approx((400 * 10 + 50 * 4) / 450)
+    assert got["epci"].loc["E", "n_indicateurs"] == 2 and got["communes"].loc["C", "n_indicateurs"] == 1
 
 
 def run_2023(out: Path, seuils: Path | None = None) -> dict:

@@ -8,9 +8,10 @@ a commune from its IRIS, an EPCI, a département and a région from their commun
 IRIS it draws people from (weight = the IRIS's population x its IRIS x QPV weight).
 
 Values (`val_*`, the unit's own rate): 65+, low diploma and poverty are num / den of the level's
-counts. THD and 4G non-coverage are commune figures: an IRIS takes its commune's; above the
-commune THD pools the premises (below the speed / all), 4G (a rate without counts) is the
-population-weighted mean of the communes'; a QPV takes the weighted mean of its IRIS' values.
+counts. THD and 4G non-coverage are commune figures: an IRIS takes its commune's rate; above the
+IRIS, THD pools the premises (each IRIS holds its share of its commune's, below the speed and
+all), 4G (a rate without counts) is the population-weighted mean of the communes'; a QPV takes
+the weighted mean of its IRIS' values, weighted by the people each gives it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from indicators.stages.deciles import (CUT_POINT_COLUMNS, NAMES_2023, SCORE_COLU
 
 # the indicators the method takes from the IFN counts: layer name -> count id
 FROM_COUNTS = {"65_plus": "personnes_65_plus", "peu_diplomes": "peu_diplomes", "pauvrete": "taux_pauvrete"}
-COMMUNE_LEVEL = ["non_couverture_thd", "non_couverture_4g"]
 DECIMALS = 12
 ABOVE_COMMUNES = ["epci", "departements", "regions"]
 PARENT_KEY = {"epci": "code_epci", "departements": "code_departement", "regions": "code_region"}
@@ -48,28 +48,37 @@ def _rate(num: pd.Series | None, den: pd.Series | None, index: pd.Index) -> pd.S
     return num.astype("float64") / den.where(den > 0)
 
 
-def commune_values(communes: pd.DataFrame | None) -> pd.DataFrame:
-    """The commune-level inputs, indexed by commune code: num_/den_non_couverture_thd (premises
-    below the speed threshold, premises) and val_non_couverture_4g; absent ones are NaN."""
-    cols = ["num_non_couverture_thd", "den_non_couverture_thd", "val_non_couverture_4g"]
-    if communes is None:
-        return pd.DataFrame(columns=cols, dtype="float64")
-    out = communes.reindex(columns=cols).astype("float64")
-    out.index = communes.index.astype(str)
-    return out
+INPUT_COLUMNS = ["num_non_couverture_thd", "den_non_couverture_thd", "val_non_couverture_thd", "val_non_couverture_4g"]
 
 
-def level_values(level: str, counts: pd.DataFrame, communes_in: pd.DataFrame) -> pd.DataFrame:
-    """val_* of the units of one level (iris or communes) before the aggregates above."""
-    idx = counts.index
-    out = pd.DataFrame(index=idx)
-    keys = counts["code_commune"] if level == "iris" else counts["code"]
-    com = communes_in.reindex(keys.astype(str).to_numpy())
-    com.index = idx
-    out["val_non_couverture_thd"] = _rate(com["num_non_couverture_thd"], com["den_non_couverture_thd"], idx)
-    out["val_non_couverture_4g"] = com["val_non_couverture_4g"]
+def with_inputs(iris: pd.DataFrame, inputs: pd.DataFrame | None) -> pd.DataFrame:
+    """The IRIS counts with the commune-level inputs of each IRIS (iris_inputs, by code_iris):
+    its share of the commune's premises and of those below the THD speed, the commune's THD and 4G
+    non-coverage; NaN where the run has none."""
+    extra = (inputs if inputs is not None else pd.DataFrame(columns=INPUT_COLUMNS)).reindex(
+        index=iris["code"].astype(str).to_numpy(), columns=INPUT_COLUMNS).astype("float64")
+    extra.index = iris.index
+    return pd.concat([iris.drop(columns=INPUT_COLUMNS, errors="ignore"), extra], axis=1)
+
+
+def level_values(units: pd.DataFrame, iris: pd.DataFrame, key: str | None) -> pd.DataFrame:
+    """val_* of a level's units. key: the IRIS column naming their unit (None: the IRIS themselves,
+    which take their commune's THD and 4G figures). Above the IRIS, THD pools the premises of the
+    IRIS (their shares add up to ARCEP's commune counts) and 4G, a rate without counts, is the
+    population-weighted mean of the IRIS' (their communes') values."""
+    out = pd.DataFrame(index=units.index)
+    if key is None:
+        out["val_non_couverture_thd"] = iris["val_non_couverture_thd"]
+        out["val_non_couverture_4g"] = iris["val_non_couverture_4g"]
+    else:
+        both = iris["num_non_couverture_thd"].notna() & iris["den_non_couverture_thd"].notna()
+        pooled = iris[both].groupby(iris.loc[both, key])[["num_non_couverture_thd", "den_non_couverture_thd"]].sum()
+        out["val_non_couverture_thd"] = _rate(pooled["num_non_couverture_thd"], pooled["den_non_couverture_thd"],
+                                              pooled.index).reindex(units.index)
+        out["val_non_couverture_4g"] = weighted_mean(iris[["val_non_couverture_4g"]], iris["population"],
+                                                     iris[key])["val_non_couverture_4g"].reindex(units.index)
     for name, ind in FROM_COUNTS.items():
-        out[f"val_{name}"] = _rate(counts.get(f"num_{ind}"), counts.get(f"den_{ind}"), idx)
+        out[f"val_{name}"] = _rate(units.get(f"num_{ind}"), units.get(f"den_{ind}"), units.index)
     return out[[f"val_{n}" for n in NAMES_2023]]
 
 
@@ -104,41 +113,27 @@ def _finish(values: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def score_levels(counts: dict[str, pd.DataFrame], communes: pd.DataFrame | None,
+def score_levels(counts: dict[str, pd.DataFrame], inputs: pd.DataFrame | None,
                  weights: pd.DataFrame | None, given: pd.DataFrame | None, territoire: str) -> Scored2023:
     """counts: level -> the IFN counts of compute (code, parents, population, num_*, den_*);
-    communes: commune-level inputs by code (commune_values); weights: IRIS x QPV weights
+    inputs: the commune-level inputs per IRIS (with_inputs); weights: IRIS x QPV weights
     (code_iris, code_qpv, poids) when there is a QPV layer; given: read_cut_points or None."""
     notes: list[str] = []
-    communes_in = commune_values(communes)
     score_cols = [f"score_{n}" for n in NAMES_2023]
-    iris = counts["iris"].set_index("code", drop=False)
+    iris = with_inputs(counts["iris"].set_index("code", drop=False), inputs)
     # ranked to 12 decimals: a rate published as 11.0 % comes back from rate x population / population
     # as 0.11000000000000001 or 0.11, and units tied in the source must stay tied (they share a score)
-    iris_values = level_values("iris", iris, communes_in).round(DECIMALS)
+    iris_values = level_values(iris, iris, None).round(DECIMALS)
     iris_scores, used = unit_scores(iris_values, given, territoire, notes)
     out = {"iris": _finish(iris_values, iris_scores)}
 
     com = counts["communes"].set_index("code", drop=False)
     com_scores = weighted_mean(iris_scores[score_cols], iris["population"], iris["code_commune"]).reindex(com.index)
-    out["communes"] = _finish(level_values("communes", com, communes_in), com_scores)
-
-    thd = communes_in.reindex(com.index.astype(str))
-    thd.index = com.index
+    out["communes"] = _finish(level_values(com, iris, "code_commune"), com_scores)
     for level in ABOVE_COMMUNES:
         units = counts[level].set_index("code", drop=False)
-        groups = com[PARENT_KEY[level]]
-        values = pd.DataFrame(index=units.index)
-        both = thd["num_non_couverture_thd"].notna() & thd["den_non_couverture_thd"].notna()
-        pooled = thd[both].groupby(groups[both])[["num_non_couverture_thd", "den_non_couverture_thd"]].sum()
-        values["val_non_couverture_thd"] = _rate(pooled["num_non_couverture_thd"], pooled["den_non_couverture_thd"],
-                                                 pooled.index).reindex(units.index)
-        values["val_non_couverture_4g"] = weighted_mean(thd[["val_non_couverture_4g"]], com["population"],
-                                                        groups)["val_non_couverture_4g"].reindex(units.index)
-        for name, ind in FROM_COUNTS.items():
-            values[f"val_{name}"] = _rate(units.get(f"num_{ind}"), units.get(f"den_{ind}"), units.index)
-        scores = weighted_mean(out["communes"][score_cols], com["population"], groups).reindex(units.index)
-        out[level] = _finish(values[[f"val_{n}" for n in NAMES_2023]], scores)
+        scores = weighted_mean(out["communes"][score_cols], com["population"], com[PARENT_KEY[level]])
+        out[level] = _finish(level_values(units, iris, PARENT_KEY[level]), scores.reindex(units.index))
 
     if weights is not None and "qpv" in counts:
         out["qpv"] = _qpv(counts["qpv"].set_index("code", drop=False), weights, iris, out["iris"])
@@ -169,7 +164,7 @@ def territory_label(departements: list[str]) -> tuple[str, bool]:
     return f"départements {', '.join(loaded)}", False
 
 
-def results(counts: dict[str, pd.DataFrame], levels: list[str], communes: pd.DataFrame | None,
+def results(counts: dict[str, pd.DataFrame], levels: list[str], inputs: pd.DataFrame | None,
             weights: pd.DataFrame | None, seuils_deciles: Path | None,
             notes: list[str]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict]:
     """The compute stage of ifn-2023: every level's counts with its val_* and score_* columns, the
@@ -177,7 +172,7 @@ def results(counts: dict[str, pd.DataFrame], levels: list[str], communes: pd.Dat
     given = read_cut_points(seuils_deciles) if seuils_deciles else None
     units = counts["iris"]
     territoire, national = territory_label(units["code_departement"].dropna().tolist())
-    scored = score_levels(counts, communes, weights, given, territoire)
+    scored = score_levels(counts, inputs, weights, given, territoire)
     notes.extend(scored.notes)
     if given is not None:
         notes.append(f"ifn-2023: units scored against the cut points of {seuils_deciles} "
