@@ -94,12 +94,17 @@ def with_runner(runner: str = "default", address: str | None = None, workers: in
 def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             method: str = "ifn-2020", reference: str = "region", territory: list[str] | None = None,
             thresholds: str | None = None, crs: str = "auto", qpv: str = "2015",
-            qpv_calibration: str = "none", download: bool = False, seuils_deciles: str | None = None) -> dict:
+            qpv_calibration: str = "none", download: bool = False, seuils_deciles: str | None = None,
+            debit_fixe: float | None = None, services_publics: list[str] | None = None) -> dict:
     started = time.time()
     options = RunOptions(method=method, reference=reference, territory=territory,
                          thresholds=Path(thresholds) if thresholds else None, crs=crs, qpv=qpv,
                          qpv_calibration=qpv_calibration,
                          seuils_deciles=Path(seuils_deciles) if seuils_deciles else None)
+    if debit_fixe is not None:
+        options.debit_fixe = float(debit_fixe)
+    if services_publics:
+        options.services_publics = list(services_publics)
     check_options(options)
     logger = get_run_logger()
     if download:

@@ -55,6 +55,10 @@ def run(
     with_map: bool = typer.Option(False, "--carte", help="then write the web map of the layers in OUT/carte/ (as `fragilite carte`)"),
     seuils_deciles: Optional[Path] = typer.Option(None, "--seuils-deciles",
                                                   help="ifn-2023: decile cut points to score against (a run's seuils_deciles.csv, e.g. national ones); default: the loaded units' own deciles"),
+    debit_fixe: float = typer.Option(3.0, "--debit-fixe", help="fixed coverage: premises eligible at this download speed "
+                                     "(Mbit/s, an ARCEP class bound: 0.5, 3, 8, 30, 100, 1000) or more"),
+    services_publics: Optional[str] = typer.Option(None, "--services-publics", help="BPE equipment types counted as "
+                                                   "public services, comma-separated (default: the kit's list, README)"),
 ) -> None:
     """Run the refresh (a Prefect flow) and write the layers. With no option: the embedded sample."""
     from flows.refresh import with_runner
@@ -67,7 +71,9 @@ def run(
                          method=method, reference=reference, territory=terr,
                          thresholds=str(thresholds) if thresholds else None, crs=crs, qpv=qpv,
                          qpv_calibration=qpv_calibration, download=download_first,
-                         seuils_deciles=str(seuils_deciles) if seuils_deciles else None)
+                         seuils_deciles=str(seuils_deciles) if seuils_deciles else None, debit_fixe=debit_fixe,
+                         services_publics=[t.strip().upper() for t in services_publics.split(",") if t.strip()]
+                         if services_publics else None)
     except FragiliteError as exc:
         fail(exc)
     if report.get("a_jour"):

@@ -7,6 +7,7 @@ processes or machines. `run_local` chains them without Prefect, for tests and be
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -20,7 +21,8 @@ from indicators.outputs.export import write_outputs
 from indicators.stages.methods import IFN_2023, METHODS
 from indicators.sources.registry import resolve_inputs
 from indicators.stages.scoring import REFERENCES
-from indicators.sources.staging import EMPTY, Staged, merge_staged, stage_empty, stage_source
+from indicators.sources.readers.arcep import eligible_column
+from indicators.sources.staging import COMMUNE_SOURCES, EMPTY, Staged, merge_staged, stage_empty, stage_source
 from indicators.errors import FragiliteError
 
 
@@ -41,6 +43,10 @@ def check_options(options: RunOptions) -> None:
                                  f"{options.method} takes --thresholds")
         if not Path(options.seuils_deciles).exists():
             raise FragiliteError(f"--seuils-deciles {options.seuils_deciles}: no such file")
+    eligible_column(options.debit_fixe)   # an ARCEP class bound, or a clear error
+    bad = [t for t in options.services_publics if not re.match(r"^[A-G]\d{3}$", t)]
+    if bad or not options.services_publics:
+        raise FragiliteError(f"--services-publics: {bad or 'empty'}: BPE types look like A206 (INSEE's TYPEQU)")
 
 
 def plan(given: dict[str, list[Path]]) -> dict[str, list[Path]]:
@@ -145,10 +151,11 @@ def stage_cached(source_id: str, paths: list[Path], out_dir: Path, apes: list[st
 
 
 def complete_with_empty(paths: dict[str, str], work_dir: Path) -> dict[str, str]:
-    if "rp_population" in paths:
-        for sid in EMPTY:
-            if sid not in paths:
-                paths[sid] = stage_empty(sid, work_dir).path
+    """Empty tables for the optional sources a run was not given: the census ones in a census run,
+    the commune sources (ARCEP, BPE, the user's figures) in any run."""
+    for sid in EMPTY if "rp_population" in paths else COMMUNE_SOURCES:
+        if sid not in paths:
+            paths[sid] = stage_empty(sid, work_dir).path
     return paths
 
 

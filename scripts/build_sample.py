@@ -23,6 +23,12 @@ What it does, and why each step is a format conversion only (no value is changed
 - Filosofi 2019 200 m cells (the real extracts around the QPVs) in INSEE's national layout
   (`Idcar_200m;I_est_200;Ind`), and `emprise.csv`: the rectangles those extracts cover, since a
   missing cell outside them means "not extracted", not "nobody lives here".
+- ARCEP "Ma connexion internet" commune statistics (2019 beta): the disclaimer line, the header and
+  the rows whose `code_dep` is a sample département, bytes unchanged. That keeps the communes the
+  sample's census does not know (communes nouvelles after 2016, absorbed communes listed with 0
+  premises), so that a run shows how it reports rows matching no unit.
+- INSEE BPE 2019 "ensemble": the header and the rows whose `DEP` is a sample département, bytes
+  unchanged, in a zip named and laid out as INSEE publishes it (`bpe19_ensemble_csv.zip`).
 
 The result is deterministic: run it twice, get the same bytes (zip and 7z timestamps are fixed).
 """
@@ -285,6 +291,35 @@ def build_grid(shared: Path, out: Path) -> None:
     (out / "filosofi_200m" / "2019" / "emprise.csv").write_bytes(csv_bytes(emprise))
 
 
+ARCEP = "data/real/arcep_mednum_batch8_commune/commune-debit-beta.csv.gz"
+BPE = "data/real/insee_bpe_2019/DERIVED_bpe19_ensemble.csv.gz"
+
+
+def _lines(path: Path) -> list[bytes]:
+    return gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+
+
+def build_arcep(shared: Path, out: Path, departements: list[str]) -> Path:
+    lines = _lines(shared / ARCEP)
+    header = 1   # line 1 is ARCEP's disclaimer, line 2 the header
+    column = lines[header].decode().split(";").index("code_dep")
+    keep = lines[:header + 1] + [ln for ln in lines[header + 1:]
+                                 if ln.decode("utf-8").split(";")[column] in departements]
+    target = out / "arcep_fixe" / "2019" / "commune-debit-beta.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"".join(keep))
+    return target
+
+
+def build_bpe(shared: Path, out: Path, departements: list[str]) -> Path:
+    lines = _lines(shared / BPE)
+    column = lines[0].decode().rstrip("\n").split(";").index("DEP")
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.decode().split(";")[column] in departements]
+    target = out / "insee_bpe" / "2019" / "bpe19_ensemble_csv.zip"
+    write_zip(target, {"bpe19_ensemble.csv": b"".join(keep)})
+    return target
+
+
 def copy_mednum(shared: Path, out: Path) -> None:
     folder = shared / "data/real/ifn_mednum/team48_dept_full_152cols"
     target = out / "mednum_kit_2020" / "2020"
@@ -302,7 +337,7 @@ def main() -> None:
     df = read_mednum(args.shared)
     for sub in ("rp_population", "rp_familles", "rp_diplomes", "filosofi_iris", "filosofi_communes",
                 "contours_iris", "epci_composition", "mednum_kit_2020", "qpv_contours_2015", "insee_qpv_demo",
-                "anct_qpv_indicateurs", "filosofi_200m"):
+                "anct_qpv_indicateurs", "filosofi_200m", "arcep_fixe", "insee_bpe"):
         shutil.rmtree(out / sub, ignore_errors=True)
     build_rp(add_60_plus(args.shared, df), out)
     build_filosofi(args.shared, df, out)
@@ -314,6 +349,8 @@ def main() -> None:
     copy_mednum(args.shared, out)
     build_qpv(args.shared, out)
     build_grid(args.shared, out)
+    build_arcep(args.shared, out, DEPARTEMENTS)
+    build_bpe(args.shared, out, DEPARTEMENTS)
     print(f"sample written to {out}: {len(df)} IRIS in {df['DEP'].nunique()} départements")
 
 

@@ -130,7 +130,11 @@ def test_unknown_territory_is_an_error(tmp_path):
 
 def test_thresholds_file_per_reference(tmp_path):
     thr = tmp_path / "seuils.csv"
+    # the régions themselves are scored against France: a table for --reference region needs its FR row
     thr.write_text("reference;personnes_65_plus;peu_diplomes\n76;0.25;0.30\n02;0.20;0.40\n")
+    with pytest.raises(FragiliteError, match=r"regions layer.*\['FR'\]"):
+        run_local({}, tmp_path / "out", RunOptions(thresholds=thr, reference="region"))
+    thr.write_text("reference;personnes_65_plus;peu_diplomes\n76;0.25;0.30\n02;0.20;0.40\nFR;0.22;0.33\n")
     run_local({}, tmp_path / "out", RunOptions(thresholds=thr, reference="region"))
     iris = gpd.read_parquet(tmp_path / "out" / "iris.parquet").set_index("code_iris")
     row = iris.loc["301890101"]

@@ -103,3 +103,29 @@ def test_iris_of_another_commune(tmp_path, head_lines):
     with pytest.raises(InputError, match="DEPCOM") as exc:
         read_bpe(path)
     assert exc.value.column == "DCIRIS" and exc.value.rows == [line]
+
+
+WORKBOOK = SHARED / ("data/real/ifn_method/VF - Geolocaliser les zones de fragilite numerique sur un territoire"
+                     " - matrice de calcul exemple SICOVAL-2.xlsx")
+
+
+@pytest.mark.skipif(not WORKBOOK.exists(), reason="../shared/data/real not beside the checkout")
+def test_listed_types_give_the_kits_own_counts_on_sicoval(tmp_path):
+    """The kit's SICOVAL sheet counts its public services per commune (column `Services publics`).
+    BPE 2019 over the listed types gives that count for 33 of the 36 communes and fewer for 3
+    (tiers-lieux, CAF: not in the BPE), never more: the list is neither wider nor narrower than
+    the kit's where the BPE can tell. The four communes with only an agence postale (A208) count 0."""
+    import openpyxl
+
+    lines = [ln for ln in lines_of(BPE) if ln.startswith(("REG;", "76;31;"))]
+    path = tmp_path / "bpe19_31.csv"
+    path.write_bytes(text(lines))
+    f = read_bpe(path).frame
+    ours = f[f["typequ"].isin(PUBLIC_SERVICES)].groupby("code_commune")["nb_equip"].sum()
+    ws = openpyxl.load_workbook(WORKBOOK, data_only=True, read_only=True)["0.Base de données"]
+    kit = {str(r[1]): r[13] for r in ws.iter_rows(min_row=5, max_row=40, values_only=True)}
+    diff = {c: ours.get(c, 0.0) - n for c, n in kit.items()}
+    assert sum(d == 0 for d in diff.values()) == 33
+    assert sorted(c for c, d in diff.items() if d < 0) == ["31057", "31254", "31446"]
+    with_a208 = set(f.loc[f["typequ"] == "A208", "code_commune"]) & set(kit)
+    assert len(with_a208) >= 4 and all(kit[c] == 0 for c in with_a208 if c not in ("31254", "31446"))

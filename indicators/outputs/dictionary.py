@@ -7,11 +7,14 @@ from indicators.outputs.layers import ADDITIVE, layer_columns
 from indicators.stages.levels import LEVELS
 from indicators.stages.deciles import INDICATORS_2023
 from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORE_LABELS, SCORES, class_column
+from indicators.stages.scoring import ABSENT_RULE
 
 
-def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles: dict | None = None) -> dict:
+def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles: dict | None = None,
+               stats: dict | None = None) -> dict:
     """Every column: label, unit, source, vintage, method. `deciles`: ifn-2023's cut points as the
-    run report has them (stats["deciles"]), kept here for explain and the web map."""
+    run report has them (stats["deciles"]), kept here for explain and the web map. `stats`: the
+    run's, which say where the commune-level indicators came from (ARCEP, BPE, the user's figures)."""
     sources = {sid: {"millesime": p.get("millesime"), "files": [f["path"] for f in p.get("files", [])]}
                for sid, p in provenance.items()}
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
@@ -19,7 +22,8 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles
     if method == IFN_2023:
         cols = {**fixed_columns(method, rp_vintage, epsg), **columns_2023(rp_vintage)}
         return {**_document(method, reference, epsg, sources, cols), **ABOUT_2023, "seuils_deciles": deciles}
-    cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage)}
+    origins = (stats or {}).get("sources_communales", {}).get("indicateurs", {})
+    cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage, origins)}
     return _document(method, reference, epsg, sources, cols)
 
 
@@ -56,13 +60,30 @@ def columns_2023(rp_vintage) -> dict[str, dict]:
     return cols
 
 
-# where each indicator comes from, when not from the census
+# where each indicator comes from, when not from the census; the run's own figures (which file,
+# which speed, which BPE types, which communes the user gave) replace these where it has them
 SOURCE_OF = {
-    "couverture_fixe": "ARCEP (not read yet)", "couverture_mobile": "ARCEP (not read yet)",
+    "couverture_fixe": "ARCEP Ma connexion internet (locaux éligibles à la vitesse --debit-fixe ou plus / locaux): "
+                       "none in this run",
+    "couverture_mobile": "no source read by the pipeline: only --input indicateurs_communes=FILE gives it",
     "taux_pauvrete": "INSEE Filosofi (DISP_TP60, IRIS; communal value for small communes)",
     "revenu_median": "INSEE Filosofi (DISP_MED, IRIS; MED communal value for small communes)",
-    "services_publics": "INSEE BPE (not read yet)",
+    "services_publics": "INSEE BPE (équipements des types --services-publics / population): none in this run",
     "chomeurs_15_64": "INSEE RP activité des résidents (CHOM1564 / ACT1564)",
+}
+# how an IRIS of a commune gets a commune figure (the dictionary's notes)
+SPLIT_NOTES = {
+    "couverture_fixe": "ARCEP compte les locaux par commune : chaque IRIS reçoit une part des locaux et la même part "
+                       "des locaux éligibles, proportionnelle à ses ménages (RP ; sa population si la commune n'a "
+                       "aucun ménage compté) ; l'IRIS a donc le taux de sa commune, les IRIS somment aux chiffres "
+                       "ARCEP de la commune et les niveaux supérieurs cumulent les locaux. Paris, Lyon, Marseille "
+                       "(publiés entiers) sont répartis de même entre leurs arrondissements.",
+    "services_publics": "compte BPE par IRIS ; les équipements d'un code IRIS inconnu du recensement sont répartis "
+                        "entre les IRIS de leur commune selon la population ; 0 (et non vide) pour une unité d'un "
+                        "département couvert par la BPE sans aucun des types retenus.",
+    "indicateurs_communes": "une valeur communale fournie par l'utilisateur s'applique à chaque IRIS de la commune, "
+                            "avec le dénominateur de la source (sinon la population) ; la commune a exactement la "
+                            "valeur fournie.",
 }
 
 
@@ -117,12 +138,12 @@ def fixed_columns(method: str, rp_vintage, epsg: int) -> dict[str, dict]:
     return cols
 
 
-def indicator_columns(method: str, reference: str, rp_vintage) -> dict[str, dict]:
+def indicator_columns(method: str, reference: str, rp_vintage, origins: dict | None = None) -> dict[str, dict]:
     """Per indicator its value, numerator, denominator, threshold and points; then the scores."""
     cols: dict[str, dict] = {}
     for ind in IDS:
         info = BY_ID[ind]
-        source = SOURCE_OF.get(ind, "INSEE RP")
+        source = " ; ".join((origins or {}).get(ind, [])) or SOURCE_OF.get(ind, "INSEE RP")
         cols[f"ind_{ind}"] = {"label": info.label, "unit": info.unit, "source": source, "vintage": rp_vintage, "method": method}
         if ind in ADDITIVE:
             cols[f"num_{ind}"] = {"label": f"Numérateur : {info.numerator}", "unit": "personnes/ménages/familles", "source": source}
@@ -140,6 +161,8 @@ def _document(method: str, reference: str, epsg: int, sources: dict, cols: dict)
     notes = {
         "taux_pauvrete": "numérateur = taux Filosofi x population RP : approximation (population fiscale et population du recensement diffèrent)",
         "revenu_median": "au-dessus de la commune : médiane des médianes communales pondérée par la population (approximation)",
+        **SPLIT_NOTES,
+        "indicateurs_absents": {m: rule for m, rule in ABSENT_RULE.items()},
     }
     return {
         "fragilite_version": __version__,

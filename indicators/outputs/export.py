@@ -49,7 +49,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False)
         written[name] = {"csv": str(out_dir / f"{name}.csv"), "rows": int(len(table))}
-    write_json(dictionary(method, reference, provenance, computed.epsg, computed.stats.get("deciles")),
+    write_json(dictionary(method, reference, provenance, computed.epsg, computed.stats.get("deciles"), computed.stats),
                out_dir / "dictionary.json")
     report = {
         "fragilite_version": __version__,

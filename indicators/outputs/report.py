@@ -33,6 +33,7 @@ def report_markdown(report: dict) -> str:
             pts = lambda k: f"{100 * r[k]:.1f}" if k in r else "–"
             lines.append(f"| {r['source_poids']} | {r['qpv']} | {100 * r['erreur_mediane_population']:.1f} % | "
                          f"{r['total_estime_sur_officiel']:.2f} | {pts('ecart_median_part_60_plus')} | {pts('ecart_median_taux_pauvrete')} |")
+    lines += commune_sources_lines(report["stats"].get("sources_communales"))
     pf = report["stats"].get("plateformes")
     if pf:
         synthetic = sirene_is_synthetic(report["inputs"])
@@ -78,4 +79,23 @@ def deciles_section(info: dict) -> list[str]:
     for row in info["seuils"]:
         bounds = " | ".join("–" if row[f"borne_{s}"] is None else f"{row[f'borne_{s}']:.4g}" for s in range(1, 10))
         lines.append(f"| {row['indicateur']} | {row['n_unites'] if row['n_unites'] is not None else ''} | {bounds} |")
+    return lines
+
+
+def commune_sources_lines(origins: dict | None) -> list[str]:
+    """Where the commune-level indicators came from, and the rows of their files no unit took."""
+    if not origins:
+        return []
+    lines = ["", "## Indicators from commune and equipment files", ""]
+    lines += [f"- `{ind}`: " + " ; ".join(texts) for ind, texts in origins["indicateurs"].items()]
+    if not origins["indicateurs"]:
+        lines.append("- none in this run (no ARCEP, BPE or user commune file)")
+    if origins.get("communes_sans_arcep"):
+        lines.append(f"- communes of the run without an ARCEP rate (no row, or 0 premises in ARCEP's file): "
+                     f"{origins['communes_sans_arcep']} (no fixed coverage for their IRIS)")
+    for source, reasons in origins["non_rattaches"].items():
+        for reason, n in reasons.items():
+            lines.append(f"- {source}: {n['lignes']} codes ({n['quantite']:g} in all): {reason}")
+    if origins["non_rattaches"]:
+        lines.append("- every one of them, code by code: `sources_non_rattachees.csv`")
     return lines

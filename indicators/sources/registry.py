@@ -88,7 +88,11 @@ RP_MODE_SOURCES = ["rp_population", "rp_familles", "rp_diplomes", "rp_activite",
                    "filosofi_communes", "contours_iris", "epci_composition",
                    "qpv_contours_2015", "qpv_contours_2024", "insee_qpv_demo", "insee_qpv_pop2024",
                    "anct_qpv_indicateurs", "filosofi_200m", "filosofi_200m_emprise",
-                   "sirene_etablissements", "sirene_unites_legales", "sirene_geolocalisation"]
+                   "sirene_etablissements", "sirene_unites_legales", "sirene_geolocalisation",
+                   "arcep_fixe", "insee_bpe", "indicateurs_communes"]
+# Commune-level sources, read beside the census or beside the MedNum file alike: given with the
+# MedNum file, they do not turn its run into a census run (and the sample's are not added to it).
+BOTH_MODES = ["arcep_fixe", "insee_bpe", "indicateurs_communes"]
 
 
 def resolve_inputs(given: dict[str, list[Path]], raw_dir: Path = RAW_DIR) -> dict[str, list[Path]]:
@@ -103,8 +107,8 @@ def resolve_inputs(given: dict[str, list[Path]], raw_dir: Path = RAW_DIR) -> dic
         for p in paths:
             if not p.exists():
                 raise FragiliteError(f"--input {sid}={p}: no such file")
-    if "mednum_kit_2020" in given and not any(s in given for s in RP_MODE_SOURCES):
-        return {"mednum_kit_2020": given["mednum_kit_2020"]}
+    if "mednum_kit_2020" in given and not any(s in given for s in RP_MODE_SOURCES if s not in BOTH_MODES):
+        return {sid: paths for sid, paths in given.items() if sid == "mednum_kit_2020" or sid in BOTH_MODES}
     resolved: dict[str, list[Path]] = {}
     for sid in RP_MODE_SOURCES:
         src = registry[sid]

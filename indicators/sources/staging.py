@@ -17,7 +17,10 @@ import shapely
 from indicators.errors import InputError
 from indicators.sources.readers import (read_contours_iris, read_epci_composition, read_filosofi_communes,
                       read_filosofi_iris, read_mednum, read_rp_iris)
+from indicators.sources.readers.arcep import read_arcep_fixe
+from indicators.sources.readers.bpe import read_bpe
 from indicators.sources.readers.common import require_unique
+from indicators.sources.readers.indicateurs_communes import read_indicateurs_communes_long
 from indicators.sources.readers.mednum import LEVELS, iris_frame, published_thresholds
 from indicators.sources.readers.qpv import read_filosofi_200m, read_grid_emprise, read_qpv_contours, read_qpv_figures
 from indicators.sources.readers.sirene import stage_sirene
@@ -38,8 +41,28 @@ class Staged:
         return json.dumps(asdict(self))
 
 
+# Readers handing back one table per file (`.frame`, `.millesime`), staged as the files' rows
+# together: a new source of this kind is its reader here, a line in sources.yaml and its SQL.
+# Keys that must not repeat across files are checked by the stage that reads them.
+TABLE_READERS = {
+    "arcep_fixe": read_arcep_fixe,
+    "insee_bpe": read_bpe,
+    "indicateurs_communes": read_indicateurs_communes_long,
+}
+
 # Empty shapes of optional sources, so that the SQL is the same whatever a run was given.
+# COMMUNE_SOURCES are read in either mode (census files or the MedNum 2020 file alone).
+COMMUNE_SOURCES = {
+    "arcep_fixe": {"code_commune": "str", "locaux": "float64", "inel_hd": "float64", "elig_hd05": "float64",
+                   "elig_hd3": "float64", "elig_hd8": "float64", "elig_thd30": "float64",
+                   "elig_thd100": "float64", "elig_thd1g": "float64", "locaux_ftth": "float64",
+                   "date_arcep": "str", "format": "str"},
+    "insee_bpe": {"code_iris": "str", "code_commune": "str", "code_departement": "str", "typequ": "str",
+                  "nb_equip": "float64"},
+    "indicateurs_communes": {"code_commune": "str", "indicateur": "str", "valeur": "float64", "fichier": "str"},
+}
 EMPTY = {
+    **COMMUNE_SOURCES,
     "rp_activite": {"code_iris": "str", "chom1564": "float64", "act1564": "float64", "actocc15p": "float64"},
     "filosofi_iris": {"code_iris": "str", "disp_med": "float64", "disp_tp60": "float64"},
     "filosofi_communes": {"code_commune": "str", "med": "float64", "tp60": "float64"},
@@ -75,6 +98,11 @@ def read_source(source_id: str, paths: list[Path]) -> tuple[pd.DataFrame, int | 
             # RP 2016: BEPC is still inside DIPLMIN (METHODS 1.3), nothing to add
             df["nscol15p_bepc"] = 0.0
         return df, millesime, extras
+    if reader in TABLE_READERS:
+        tables = [TABLE_READERS[reader](p) for p in paths]
+        years = [t.millesime for t in tables if t.millesime]
+        return (pd.concat([t.frame for t in tables], ignore_index=True), max(years, default=source(source_id).default),
+                extras)
     if reader == "filosofi_iris":
         tables = [read_filosofi_iris(p) for p in paths]
         return _concat([t.frame for t in tables], "code_iris", label), tables[0].millesime, extras

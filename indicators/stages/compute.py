@@ -19,7 +19,10 @@ import shapely
 
 from indicators.db import connect
 from indicators.errors import FragiliteError
+from indicators.sources.readers.arcep import DEFAULT_SPEED_MBITS
+from indicators.sources.readers.bpe import PUBLIC_SERVICES
 from indicators.sources.staging import read_staged
+from indicators.stages import commune_sources
 from indicators.stages import counts as counts_stage
 from indicators.stages import ifn2023
 from indicators.stages import plateformes
@@ -43,6 +46,8 @@ class RunOptions:
     qpv_calibration: str = "none"     # none, or population (control totals)
     seuils_deciles: Path | None = None  # ifn-2023: cut points to score against (default: the loaded units')
     plateformes: PlatformRule = field(default_factory=PlatformRule)
+    debit_fixe: float = DEFAULT_SPEED_MBITS   # fixed coverage: premises eligible at this speed (Mbit/s) or more
+    services_publics: list[str] = field(default_factory=lambda: list(PUBLIC_SERVICES))   # BPE types counted
 
 
 @dataclass
@@ -68,7 +73,8 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     # refresh must give the same bytes from the same inputs (caching, runner comparisons)
     con = connect(threads=1)
     notes: list[str] = []
-    counts = counts_stage.ifn_counts(con, staged)
+    counts = counts_stage.ifn_counts(con, staged, options.debit_fixe, options.services_publics)
+    origins, unmatched = commune_sources.summary(con, options.debit_fixe, options.services_publics)
     mednum_mode = counts_stage.is_mednum_mode(staged)
     iris_src = iris_polygons(con, "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris", notes)
     territory = [t.strip() for t in options.territory] if options.territory else None
@@ -92,8 +98,11 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     census, n_inputs = rejects_stage.census_rejects(con)
     con.close()
     final, rejects = rejects_stage.split(results, geometry, territory, options.reference, census, notes)
+    check_scored(final, rejects, options, notes)
     tables = side_tables(final, qpv_data, pf_report, deciles)   # takes the SIRENE lists out of the report
+    tables["sources_non_rattachees"] = unmatched
     stats = run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles)
+    stats["sources_communales"] = origins
     return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats)
 
 
@@ -119,6 +128,24 @@ def platform_workers(con, staged: dict[str, str], options: RunOptions, iris_src:
     report = plateformes.build(con, options.plateformes, options.qpv, iris_src,
                                qpv_data["polygons"] if qpv_data else None, notes)
     return plateformes.attach(con, counts, levels, report, qpv_data is not None)
+
+
+def check_scored(final: dict[str, pd.DataFrame], rejects: pd.DataFrame, options: RunOptions,
+                 notes: list[str]) -> None:
+    """A run that would publish a layer where no unit has a score stops here, before any output is
+    touched: empty layers must never replace good ones."""
+    # a layer with units (kept, or rejected for want of a score) none of which is scored; a layer
+    # left empty by --territory (the région of another département) is not one
+    rejected = set(rejects["niveau"])
+    empty = [level for level, df in final.items()
+             if not df["score_global" if "score_global" in df else "score_total"].notna().any()   # ifn-2023: total
+             and (len(df) or level in rejected)]
+    if empty:
+        why = rejects[rejects["niveau"].isin(empty)]["raison"].value_counts().head(3)
+        raise FragiliteError(
+            f"no unit of the {', '.join(empty)} layer(s) could be scored with {options.method} against the "
+            f"{options.reference} thresholds; nothing written, the previous outputs are unchanged. Reasons: "
+            + "; ".join(f"{n} units: {r}" for r, n in why.items()) + (". Notes: " + " | ".join(notes) if notes else ""))
 
 
 def check_territory(territory: list[str] | None, iris: pd.DataFrame) -> None:

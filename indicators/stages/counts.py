@@ -14,7 +14,10 @@ import pandas as pd
 from indicators import PACKAGE_DIR
 from indicators.db import run_sql
 from indicators.errors import FragiliteError
+from indicators.sources.readers.arcep import DEFAULT_SPEED_MBITS
+from indicators.sources.readers.bpe import PUBLIC_SERVICES
 from indicators.sources.staging import listed
+from indicators.stages import commune_sources
 from indicators.stages.levels import LEVEL_KEY
 
 AGGREGATED = ["communes", "epci", "departements", "regions", "france"]
@@ -44,12 +47,16 @@ def is_mednum_mode(staged: dict[str, str]) -> bool:
     return "mednum_kit_2020" in staged and "rp_population" not in staged
 
 
-def ifn_counts(con: duckdb.DuckDBPyConnection, staged: dict[str, str]) -> dict[str, pd.DataFrame]:
-    """level -> one row per unit with its `code`, names, parents, num_* / den_* and income."""
+def ifn_counts(con: duckdb.DuckDBPyConnection, staged: dict[str, str], speed_mbits: float = DEFAULT_SPEED_MBITS,
+               public_services: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """level -> one row per unit with its `code`, names, parents, num_* / den_* and income.
+    `speed_mbits`: fixed coverage at this speed or more; `public_services`: the BPE types counted."""
     register_staged(con, staged)
     check_unique_iris(con, staged)
     run_sql(con, "staging/mednum_kit_2020" if is_mednum_mode(staged) else "staging/rp_iris")
+    commune_sources.share_out(con, speed_mbits, list(public_services or PUBLIC_SERVICES))
     run_sql(con, "indicators/ifn_counts_iris")
+    commune_sources.apply_user_values(con)
     resources = PACKAGE_DIR / "resources"
     run_sql(con, "staging/cog", {"departements": str(resources / "cog_departements.csv"),
                                  "regions": str(resources / "cog_regions.csv")})

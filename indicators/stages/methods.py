@@ -94,8 +94,14 @@ def axis_of(ids: list[str], axes: list[str]) -> list[str]:
     return [i for i in ids if BY_ID[i].axis in axes]
 
 
-def coefficients(method: str, x: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
-    """Coefficient per indicator. x and s share index and columns (indicator ids)."""
+def coefficients(method: str, x: pd.DataFrame, s: pd.DataFrame, absent: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Coefficient per indicator. x and s share index and columns (indicator ids).
+
+    `absent`: indicators with no value anywhere in the run (a blank column). kit-2020 gives them 0,
+    kept in its fixed divisors, as La MedNum's own 2020 national file did with its five blank
+    columns (METHODS 1.2; the workbook itself would show #DIV/0!), and likewise an indicator with
+    no value in a unit's reference territory (no threshold there while the others have one);
+    d4g-2020 does so already for any missing input; ifn-2020 leaves them out (NULL)."""
     if method == IFN_2023:
         raise ValueError("ifn-2023 has no thresholds or points: it scores units by deciles (stages/ifn2023.py)")
     if method not in METHODS:
@@ -128,6 +134,13 @@ def coefficients(method: str, x: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:
                 else:
                     c = xv / sv
         out[ind] = c.replace([np.inf, -np.inf], np.nan)
+        if method == "kit-2020":
+            # a blank column, in the run (absent) or in the unit's reference territory (no threshold,
+            # or a threshold of 0: the workbook's #DIV/0!, while the others have one): 0 points, as
+            # in La MedNum's national file
+            blank = ((sv.isna() | (sv == 0)) & s.notna().any(axis=1) if ind not in absent
+                     else pd.Series(True, index=x.index))
+            out[ind] = out[ind].where(~blank, 0.0)
     return out
 
 
@@ -139,7 +152,8 @@ def method_indicators(method: str, available: list[str]) -> list[str]:
     return [i for i in IDS if i in available]
 
 
-def score_frame(method: str, values: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
+def score_frame(method: str, values: pd.DataFrame, thresholds: pd.DataFrame,
+                absent: tuple[str, ...] = ()) -> pd.DataFrame:
     """Points, axis scores and n_indicateurs for every row.
 
     values: one column per indicator id present (others are treated as absent);
@@ -148,7 +162,7 @@ def score_frame(method: str, values: pd.DataFrame, thresholds: pd.DataFrame) -> 
     ids = method_indicators(method, list(values.columns))
     x = pd.DataFrame({i: values[i] if i in values else np.nan for i in ids}, index=values.index)
     s = pd.DataFrame({i: thresholds[i] if i in thresholds else np.nan for i in ids}, index=values.index)
-    pts = coefficients(method, x, s) * 100.0
+    pts = coefficients(method, x, s, absent) * 100.0
     out = pd.DataFrame(index=values.index)
     for i in ids:
         out[f"pts_{i}"] = pts[i]

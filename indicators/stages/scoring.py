@@ -14,7 +14,7 @@ import pandas as pd
 
 from indicators.errors import FragiliteError, InputError
 from indicators.stages.levels import LEVEL_KEY
-from indicators.stages.methods import IDS, SCORES, add_classes, score_frame
+from indicators.stages.methods import IDS, SCORES, add_classes, method_indicators, score_frame
 from indicators.sources.readers.common import read_text_table, to_numeric
 
 REFERENCES = ["france", "region", "departement", "epci"]
@@ -90,9 +90,10 @@ def thresholds_for(ref_codes: pd.Series, table: pd.DataFrame) -> pd.DataFrame:
     return rows.reindex(columns=IDS)
 
 
-def score_units(method: str, values: pd.DataFrame, thresholds: pd.DataFrame) -> pd.DataFrame:
+def score_units(method: str, values: pd.DataFrame, thresholds: pd.DataFrame,
+                absent: tuple[str, ...] = ()) -> pd.DataFrame:
     """Indicator values, thresholds, points and scores, side by side, one row per unit."""
-    scored = score_frame(method, values, thresholds)
+    scored = score_frame(method, values, thresholds, absent)
     out = pd.DataFrame(index=values.index)
     for ind in IDS:
         out[f"ind_{ind}"] = values[ind]
@@ -166,16 +167,43 @@ def level_thresholds(level: str, df: pd.DataFrame, counts: dict[str, pd.DataFram
     return thr, ref_codes
 
 
+# what each method does with an indicator that has no value anywhere in the run (a blank column)
+ABSENT_RULE = {
+    "ifn-2020": "left out of the means (n_indicateurs says how many remain)",
+    "kit-2020": "0 points for every unit, kept in the kit's fixed divisors, as La MedNum's own 2020 national "
+                "file did with its blank columns (the same for all units: classes unchanged); likewise, within "
+                "a reference territory where an indicator has no value at all, or a threshold of 0 (the workbook's "
+                "#DIV/0!: no public service in the whole territory), that indicator scores 0 there",
+    "d4g-2020": "0 points for every unit, kept in the means, as the published 2020 file does",
+}
+
+
+def absent_indicators(iris: pd.DataFrame, user: pd.DataFrame | None, method: str,
+                      notes: list[str]) -> tuple[str, ...]:
+    """Indicators the method uses that have no IRIS value in this run, or no column in the
+    user's thresholds table: blank columns, handled per ABSENT_RULE and said in the notes."""
+    values = indicator_values(iris)
+    used = method_indicators(method, IDS)
+    no_value = [i for i in used if values[i].isna().all()]
+    no_threshold = [i for i in used if user is not None and i not in user.columns and i not in no_value]
+    if no_value or no_threshold:
+        what = ([f"no value in this run for {', '.join(no_value)}"] if no_value else []) + \
+               ([f"no column in the thresholds table for {', '.join(no_threshold)}"] if no_threshold else [])
+        notes.append(f"{method}: {'; '.join(what)}: {ABSENT_RULE[method]}")
+    return tuple(no_value + no_threshold)
+
+
 def score_levels(counts: dict[str, pd.DataFrame], levels: list[str], method: str, reference: str,
                  thresholds: Path | None, published: pd.DataFrame | None,
                  notes: list[str]) -> dict[str, pd.DataFrame]:
     """Every unit of every level with its values, thresholds, points and scores."""
     user = read_thresholds(thresholds) if thresholds else None
+    absent = absent_indicators(counts["iris"], user, method, notes)
     results: dict[str, pd.DataFrame] = {}
     for level in levels:
         df = counts[level].copy()
         thr, ref_codes = level_thresholds(level, df, counts, reference, user, published, thresholds, notes)
-        scored = score_units(method, indicator_values(df), thr)
+        scored = score_units(method, indicator_values(df), thr, absent)
         scored["code_reference"] = ref_codes.to_numpy()
         results[level] = pd.concat([df.reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
     return results

@@ -5,15 +5,17 @@
 -- thresholds are sum(num) / sum(den) over the reference territory.
 -- Poverty: Filosofi publishes a rate, not counts; its numerator is rate x census population, an
 -- approximation (fiscal and census populations differ) written down in the dictionary.
--- Indicators without a source in this run (coverage, public services) are NULL columns, so the
--- layer contract does not change with the inputs.
+-- Fixed coverage and public services come shared out to the IRIS by couverture_fixe_iris.sql and
+-- services_publics_iris.sql (empty tables when a run has no ARCEP or BPE file). Mobile coverage
+-- has no source: NULL unless the user's commune figures give it (indicateurs_communes_iris.sql,
+-- run after this). NULL columns keep the layer contract whatever the inputs.
 CREATE OR REPLACE TABLE cnt_iris AS
 SELECT
     i.code_iris, i.nom_iris, i.typ_iris, i.code_commune, i.nom_commune, i.code_epci, i.nom_epci,
     i.code_departement, i.code_region, 'FR' AS code_france, i.in_rp, i.in_contours, i.source_revenu,
     i.population,
-    CAST(NULL AS DOUBLE)                                   AS num_couverture_fixe,
-    CAST(NULL AS DOUBLE)                                   AS den_couverture_fixe,
+    cf.num_couverture_fixe,
+    cf.den_couverture_fixe,
     CAST(NULL AS DOUBLE)                                   AS num_couverture_mobile,
     CAST(NULL AS DOUBLE)                                   AS den_couverture_mobile,
     i.taux_pauvrete * i.population                         AS num_taux_pauvrete,
@@ -23,8 +25,8 @@ SELECT
     i.fam                                                  AS den_familles_monoparentales,
     i.menpseul                                             AS num_menages_une_personne,
     i.men                                                  AS den_menages_une_personne,
-    CAST(NULL AS DOUBLE)                                   AS num_services_publics,
-    CAST(NULL AS DOUBLE)                                   AS den_services_publics,
+    sp.num_services_publics,
+    CASE WHEN sp.num_services_publics IS NOT NULL THEN i.population END AS den_services_publics,
     i.chom1564                                             AS num_chomeurs_15_64,
     i.act1564                                              AS den_chomeurs_15_64,
     i.pop1529                                              AS num_personnes_15_29,
@@ -38,4 +40,6 @@ SELECT
     i.pop60p                                               AS num_part_60_plus,
     CASE WHEN i.pop60p IS NOT NULL THEN i.population END   AS den_part_60_plus
 FROM stg_iris i
+LEFT JOIN iris_couverture_fixe cf USING (code_iris)
+LEFT JOIN iris_services_publics sp USING (code_iris)
 WHERE i.in_rp;

@@ -68,6 +68,13 @@ def classes_at_or_above(speed_mbits: float) -> list[str]:
     return [c for c, low in SPEED_CLASSES.items() if low >= float(speed_mbits)]
 
 
+def eligible_column(speed_mbits: float) -> str:
+    """The column of the staged commune table (sql/staging/arcep_communes.sql) holding the premises
+    eligible at `speed_mbits` or more: eligibles_0_5, eligibles_3 … eligibles_1000."""
+    classes_at_or_above(speed_mbits)   # a class bound, or a clear error
+    return "eligibles_" + f"{float(speed_mbits):g}".replace(".", "_")
+
+
 def premises_at_or_above(frame: pd.DataFrame, speed_mbits: float) -> pd.Series:
     """Premises eligible at `speed_mbits` or more, per row (NaN where the speed classes are not known)."""
     classes = classes_at_or_above(speed_mbits)

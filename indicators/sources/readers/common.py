@@ -149,34 +149,39 @@ def read_text_table(path: Path, label: str | Path | None = None, sep: str = ";",
     return df
 
 
-def read_excel_table(path: Path, label: str | Path | None = None, sheet: str | None = None,
-                     header_marker: str = "IRIS") -> pd.DataFrame:
-    """Read an INSEE workbook: title rows first, then the header row that holds header_marker."""
+def read_excel_table(path: Path, label: str | Path | None = None, sheet: str | tuple[str, ...] | None = None,
+                     header_marker: str | tuple[str, ...] = "IRIS") -> pd.DataFrame:
+    """Read an INSEE workbook: title rows first, then the header row that holds every header_marker
+    (INSEE's workbooks put a row of labels above the variable names: `IRIS` alone is in both).
+    `sheet`: its name, or names to try in turn (the France file's `IRIS`, the overseas
+    collectivities' `C.O.M`). Read with calamine, xls and xlsx alike (xlrd is deprecated)."""
     label = label or path
     try:
-        book = pd.read_excel(path, sheet_name=None, header=None, dtype=str)
+        book = pd.read_excel(path, sheet_name=None, header=None, dtype=str, engine="calamine")
     except Exception as exc:
         raise InputError(label, f"cannot read workbook ({type(exc).__name__}: {exc})") from exc
     if sheet is not None:
-        matches = [s for s in book if s.lower() == sheet.lower()]
+        wanted = [sheet] if isinstance(sheet, str) else list(sheet)
+        matches = [s for w in wanted for s in book if s.lower() == w.lower()]
         if not matches:
-            raise InputError(label, f"no sheet {sheet!r} (sheets: {', '.join(book)})")
+            raise InputError(label, f"no sheet {' or '.join(map(repr, wanted))} (sheets: {', '.join(book)})")
         raw = book[matches[0]]
     else:
         raw = next(iter(book.values()))
+    markers = [header_marker] if isinstance(header_marker, str) else list(header_marker)
     for i in range(min(len(raw), 20)):
         row = [str(v).strip() for v in raw.iloc[i].tolist()]
-        if header_marker in row:
+        if all(m in row for m in markers):
             df = raw.iloc[i + 1:].copy()
             df.columns = row
             df = df.fillna("").astype(str).reset_index(drop=True)
             df.attrs["header_line"] = i + 1  # so that errors cite the workbook's own row numbers
             return df
-    raise InputError(label, f"no header row holding {header_marker!r} in the first 20 rows")
+    raise InputError(label, f"no header row holding {' and '.join(map(repr, markers))} in the first 20 rows")
 
 
-def read_table(path: Path, label: str | Path | None = None, header_marker: str = "IRIS",
-               sheet: str | None = None, sep: str = ";") -> pd.DataFrame:
+def read_table(path: Path, label: str | Path | None = None, header_marker: str | tuple[str, ...] = "IRIS",
+               sheet: str | tuple[str, ...] | None = None, sep: str = ";") -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in {".xls", ".xlsx"}:
         return read_excel_table(path, label, sheet=sheet, header_marker=header_marker)

@@ -59,6 +59,17 @@ class CommuneIndicators:
     file: str
     format: str                     # "kit" or "csv"
     ignored: list[str] = field(default_factory=list)   # columns read but not used, to report
+    millesime: int | None = None    # the user's figures carry no vintage of their own
+
+
+def read_indicateurs_communes_long(path: Path) -> CommuneIndicators:
+    """One row per commune and indicator given (`code_commune, indicateur, valeur, fichier`), blank
+    cells left out: the staged shape, whatever the layout."""
+    t = read_indicateurs_communes(path)
+    long = t.frame.melt(id_vars="code_commune", var_name="indicateur", value_name="valeur")
+    long = long[long["valeur"].notna()].reset_index(drop=True)
+    long["fichier"] = t.file
+    return CommuneIndicators(long, t.file, t.format, t.ignored)
 
 
 def _norm(label: object) -> str:

@@ -65,7 +65,8 @@ def read_rp_iris(path: Path, source: str) -> RpTable:
     label = str(path)
     with extracted(path, ("*.csv", "*.xls", "*.xlsx")) as local:
         excel = local.suffix.lower() in {".xls", ".xlsx"}
-        df = read_table(local, label, header_marker="IRIS", sheet="IRIS" if excel else None)
+        # workbooks: the France file's sheet IRIS, or the overseas collectivities' C.O.M
+        df = read_table(local, label, header_marker=("IRIS", "COM"), sheet=("IRIS", "C.O.M") if excel else None)
     header_rows = df.attrs.get("header_line", 1)
     df.columns = [c.upper() for c in df.columns]
     require_columns(df, KEYS, label)
