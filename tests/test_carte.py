@@ -203,7 +203,8 @@ def test_explanation_is_the_layer_row(sample_run):
     by_id = {i["id"]: i for i in expl["indicators"]}
     assert by_id["taux_pauvrete"]["value"] == pytest.approx(row["ind_taux_pauvrete"])
     assert by_id["taux_pauvrete"]["numerator"] == pytest.approx(row["num_taux_pauvrete"])
-    assert by_id["couverture_fixe"]["value"] is None          # ARCEP not read: missing, not 0
+    assert by_id["couverture_mobile"]["value"] is None        # no source on the sample: missing, not 0
+    assert by_id["couverture_fixe"]["value"] == pytest.approx(row["ind_couverture_fixe"])
     assert expl["scores"][-1]["id"] == "score_global" and expl["scores"][-1]["value"] == pytest.approx(row["score_global"])
     packed = compact(expl)
     order = [m["id"] for m in indicator_meta()]

@@ -163,3 +163,14 @@ def test_user_commune_figures_fill_and_override(tmp_path):
     assert "indicateurs_communes" in d["columns"]["ind_couverture_mobile"]["source"]
     assert "couverture_mobile" in (out / "run_report.md").read_text()
     assert report["stats"]["sources_communales"]["indicateurs"]["couverture_mobile"]
+
+
+def test_ifn_coverage_points_are_capped():
+    """Near-universal coverage makes the non-coverage ratio explode (0 % covered against a 0.14 %
+    regional non-coverage: 71 000 points); ifn-2020 caps it at 200, like income and services."""
+    from indicators.stages.methods import score_frame
+
+    values = pd.DataFrame({"couverture_fixe": [0.0, 0.9986, 0.999], "personnes_65_plus": [0.2, 0.2, 0.2]})
+    thresholds = pd.DataFrame({"couverture_fixe": [0.9986] * 3, "personnes_65_plus": [0.2] * 3})
+    pts = score_frame("ifn-2020", values, thresholds)["pts_couverture_fixe"]
+    assert pts.iloc[0] == 200 and pts.iloc[1] == pytest.approx(100) and pts.iloc[2] == pytest.approx(100 * 0.001 / 0.0014)

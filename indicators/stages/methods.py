@@ -10,7 +10,8 @@ axis scores and a global score. The three methods differ only where METHODS.md s
   missing input gives 0 points and stays in the means; axis means over those six;
   GLOBAL ACCES = (2 INFO + INTER) / 3, GLOBAL COMPETENCES = (ADMIN + 2 NUM) / 3, global = mean of
   both; the "*" integers are the floor of the means.
-- ifn-2020 (default): the kit's structure corrected: non-coverage over the non-coverage threshold,
+- ifn-2020 (default): the kit's structure corrected: non-coverage over the non-coverage threshold
+  (capped at 200 points, like income and services, see coefficients),
   income 2 - x/s, missing inputs NULL and left out of every mean, n_indicateurs published.
 """
 
@@ -126,7 +127,11 @@ def coefficients(method: str, x: pd.DataFrame, s: pd.DataFrame, absent: tuple[st
                 c = (xv / sv).fillna(0.0)  # a missing input gives 0 points, kept in the means
             else:  # ifn-2020
                 if ind in ("couverture_fixe", "couverture_mobile"):
-                    c = (1 - xv) / (1 - sv)
+                    # capped at 2 (200 points), like income and services (2 - x/s): coverage is near
+                    # universal (ARCEP 2019, Occitanie: 0.14 % of premises below 3 Mbit/s), so the
+                    # non-coverage ratio reaches 700 for a commune with none and would outweigh the
+                    # ten other indicators together, leaving every other unit in one class
+                    c = ((1 - xv) / (1 - sv)).clip(upper=2.0)
                 elif ind == "revenu_median":
                     c = 2 - xv / sv
                 elif ind == "services_publics":
