@@ -17,7 +17,9 @@ Run: python benchmarks/generate_national.py --scale 0.1 --out benchmarks/data/0.
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
+import os
 import json
 import shutil
 import zipfile
@@ -32,6 +34,10 @@ import shapely
 
 XMIN, XMAX, YMIN, YMAX = 150_000, 1_150_000, 6_150_000, 7_050_000
 DEPS = [f"{i:02d}" for i in range(1, 96) if i != 20]      # 94 metropolitan codes, Corsica left out
+REAL = Path(os.environ.get("FRAGILITE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data" / "real"
+SIRENE_EDITIONS = ("2024", "2024-02")                     # a stock and the next month's
+BASE_DATE, NEXT_DATE = "2023-12-20T03:14:07.000", "2024-01-20T03:14:07.000"
+DATASET_VERSION = 2          # 2: national 200 m grid, BPE and ARCEP, two SIRENE editions
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> None:
@@ -39,6 +45,15 @@ def _zip(path: Path, members: dict[str, bytes]) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
             zf.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+
+
+def _zip_file(target: Path, member: Path, level: int = 6) -> None:
+    """Zip one (large) file, streamed, with a fixed date: same content, same bytes."""
+    info = zipfile.ZipInfo(member.name, date_time=(2024, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf, \
+            open(member, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)
 
 
 def _csv(df: pd.DataFrame, sep: str = ";") -> bytes:
@@ -93,7 +108,10 @@ def geography(rng: np.random.Generator, scale: float) -> gpd.GeoDataFrame:
     commune_of = np.array(commune_of)
     # départements: a grid of 94 bands over France; régions: groups of about 7 départements
     dep_idx = (np.floor((xy[:, 0] - XMIN) / (XMAX - XMIN) * 10).clip(0, 9) * 10
-               + np.floor((xy[:, 1] - YMIN) / (YMAX - YMIN) * 10).clip(0, 9)).astype(int) % len(DEPS)
+               + np.floor((xy[:, 1] - YMIN) / (YMAX - YMIN) * 10).clip(0, 9)).astype(int)
+    # 100 cells for 94 départements: the last column's top six cells join their western
+    # neighbour, so that every département is one compact block (as real ones are)
+    dep_idx = np.where(dep_idx >= len(DEPS), dep_idx - 10, dep_idx)
     # a commune lies in one département: the one of its first IRIS
     first = pd.Series(dep_idx).groupby(commune_of).first()
     dep_idx = first.reindex(commune_of).to_numpy()
@@ -216,35 +234,184 @@ def write_qpv(g: gpd.GeoDataFrame, rng: np.random.Generator, scale: float, out: 
     return qpv
 
 
-def write_cells(qpv: gpd.GeoDataFrame, rng: np.random.Generator, out: Path) -> None:
-    """200 m cells (EPSG:3035) around each QPV, denser inside it, and the emprise they cover."""
-    boxes = qpv.to_crs(3035).buffer(800).bounds
-    rows, emprise = [], []
-    for b in boxes.itertuples():
-        x0, y0 = int(b.minx // 200 * 200), int(b.miny // 200 * 200)
-        x1, y1 = int(b.maxx // 200 * 200) + 200, int(b.maxy // 200 * 200) + 200
-        emprise.append(("EPSG:3035", x0, y0, x1, y1, "synthetique"))
-        xs, ys = np.meshgrid(np.arange(x0, x1, 200), np.arange(y0, y1, 200))
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        d = np.hypot(xs - cx, ys - cy)
-        ind = np.where(d < 400, rng.uniform(80, 300, d.shape), rng.uniform(0, 40, d.shape)).round(1)
-        for x, y, v in zip(xs.ravel(), ys.ravel(), ind.ravel()):
-            if v > 1:
-                rows.append((f"CRS3035RES200mN{y}E{x}", "0", v))
-    cells = pd.DataFrame(rows, columns=["Idcar_200m", "I_est_200", "Ind"]).drop_duplicates("Idcar_200m")
-    _zip(out / "filosofi_200m/2019/Filosofi2019_carreaux_200m_csv.zip", {"carreaux_200m_met.csv": _csv(cells)})
-    pd.DataFrame(emprise, columns=["crs", "xmin", "ymin", "xmax", "ymax", "fichier"]).to_csv(
+# Columns of INSEE's Filosofi 2019 200 m file (carreaux_200m_met.csv); the pipeline reads two of
+# them, the others are there so that reading the file costs what reading the real one costs.
+GRID_COLUMNS = ["Idcar_200m", "I_est_200", "Idcar_1km", "I_est_1km", "Idcar_nat", "Groupe", "Ind", "Men",
+                "Men_pauv", "Men_1ind", "Men_5ind", "Men_prop", "Men_fmp", "Ind_snv", "Men_surf", "Men_coll",
+                "Men_mais", "Log_av45", "Log_45_70", "Log_70_90", "Log_ap90", "Log_inc", "Log_soc", "Ind_0_3",
+                "Ind_4_5", "Ind_6_10", "Ind_11_17", "Ind_18_24", "Ind_25_39", "Ind_40_54", "Ind_55_64",
+                "Ind_65_79", "Ind_80p", "Ind_inc", "lcog_geo"]
+GRID_CELLS = 2_300_000          # populated 200 m cells of metropolitan France in Filosofi 2019
+FISCAL_SHARE = 0.97             # people in fiscal households / census population (Filosofi's Ind)
+
+
+def _grid_candidates(g: gpd.GeoDataFrame, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n points (Lambert-93) where people live: around each IRIS's seed (the village, the city
+    centre) and scattered over its ground (hamlets), more for more populated IRIS."""
+    pop = g["pop"].to_numpy()
+    which = rng.choice(len(g), size=n, p=pop ** 0.75 / (pop ** 0.75).sum())
+    bounds = shapely.bounds(g.geometry.to_numpy())[which]
+    size = np.sqrt(shapely.area(g.geometry.to_numpy()))[which]
+    near = rng.random(n) < 0.6
+    xy = np.where(near[:, None],
+                  np.column_stack([g["x"].to_numpy()[which], g["y"].to_numpy()[which]])
+                  + rng.normal(0, 1, (n, 2)) * (0.12 * size)[:, None],
+                  rng.uniform(bounds[:, :2], bounds[:, 2:]))
+    return xy
+
+
+def write_cells(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, rng: np.random.Generator, scale: float,
+                out: Path) -> None:
+    """The national 200 m grid (EPSG:3035): about 2.3 million populated cells x scale over the
+    whole territory, as INSEE's file, with every cell around a QPV (denser inside it, as an estate
+    is). Each cell's people are its IRIS's census population x FISCAL_SHARE, shared between the
+    cells whose centre lies in that IRIS: the grid and the census agree, IRIS by IRIS."""
+    from pyproj import Transformer
+
+    to3035 = Transformer.from_crs(2154, 3035, always_xy=True)
+    to2154 = Transformer.from_crs(3035, 2154, always_xy=True)
+    target = max(2_000, int(GRID_CELLS * scale))
+    corners = np.empty((0, 2), dtype=np.int64)
+    while len(corners) < target:             # draw until enough distinct cells (clusters repeat cells)
+        e, n = to3035.transform(*_grid_candidates(g, rng, target).T)
+        corners = np.unique(np.vstack([corners, np.column_stack([e // 200 * 200, n // 200 * 200]).astype(np.int64)]), axis=0)
+    corners = corners[np.sort(rng.choice(len(corners), target, replace=False))]
+    # every cell touching a QPV's surroundings, the estate itself dense
+    qb = qpv.to_crs(3035)
+    boxes = qb.buffer(800).bounds
+    near = [np.column_stack([xs.ravel(), ys.ravel()]) for b in boxes.itertuples()
+            for xs, ys in [np.meshgrid(np.arange(int(b.minx // 200 * 200), int(b.maxx // 200 * 200) + 200, 200),
+                                       np.arange(int(b.miny // 200 * 200), int(b.maxy // 200 * 200) + 200, 200))]]
+    corners = np.unique(np.vstack([corners, *near]), axis=0)
+    cx, cy = to2154.transform(corners[:, 0] + 100.0, corners[:, 1] + 100.0)
+    centres = shapely.points(cx, cy)
+    cell_i, iris_i = shapely.STRtree(g.geometry.to_numpy()).query(centres, predicate="within")
+    home = np.full(len(corners), -1)
+    home[cell_i] = iris_i
+    keep = home >= 0
+    corners, home, centres = corners[keep], home[keep], centres[keep]
+    in_qpv = np.zeros(len(corners), dtype=bool)
+    cell_q, _ = shapely.STRtree(qpv.geometry.to_numpy()).query(centres, predicate="within")
+    in_qpv[cell_q] = True
+    w = np.where(in_qpv, rng.uniform(80, 300, len(corners)), rng.lognormal(np.log(15), 1.0, len(corners)))
+    pop = g["pop"].to_numpy() * FISCAL_SHARE
+    total = np.bincount(home, weights=w, minlength=len(g))
+    ind = (pop[home] * w / total[home]).round(1)
+    _write_grid(corners, ind, g["code_commune"].to_numpy()[home], rng, out)
+    # a national file covers the whole territory: one rectangle, so that every IRIS is "covered"
+    # (a square without a row has nobody), none falls back to area weights
+    e0, n0 = corners.min(axis=0) - 10_000
+    e1, n1 = corners.max(axis=0) + 10_000
+    pd.DataFrame([("EPSG:3035", e0, n0, e1, n1, "carreaux_200m_met.csv (national)")],
+                 columns=["crs", "xmin", "ymin", "xmax", "ymax", "fichier"]).to_csv(
         out / "filosofi_200m/2019/emprise.csv", sep=";", index=False)
+
+
+def _write_grid(corners: np.ndarray, ind: np.ndarray, commune: np.ndarray, rng: np.random.Generator,
+                out: Path) -> None:
+    n = len(ind)
+    e, nn = corners[:, 0], corners[:, 1]
+    men = (ind / rng.uniform(1.9, 2.6, n)).round(1)
+    share = lambda lo, hi: rng.uniform(lo, hi, n)
+    cols = {
+        "Idcar_200m": np.char.add(np.char.add(np.char.add("CRS3035RES200mN", nn.astype(str)), "E"), e.astype(str)),
+        "I_est_200": (men < 11).astype(int),
+        "Idcar_1km": np.char.add(np.char.add(np.char.add("CRS3035RES1000mN", (nn // 1000 * 1000).astype(str)), "E"),
+                                 (e // 1000 * 1000).astype(str)),
+        "I_est_1km": (men < 11).astype(int),
+        "Idcar_nat": np.char.add(np.char.add(np.char.add("CRS3035RES200mN", nn.astype(str)), "E"), e.astype(str)),
+        "Groupe": np.arange(n) % 50_000,
+        "Ind": ind, "Men": men,
+    }
+    for c in GRID_COLUMNS[8:23]:
+        cols[c] = (men * share(0.0, 0.6)).round(1)
+    for c in GRID_COLUMNS[23:34]:
+        cols[c] = (ind * share(0.0, 0.2)).round(1)
+    cols["lcog_geo"] = commune
+    df = pd.DataFrame(cols)
+    con = duckdb.connect()
+    con.register("grid_df", df)
+    folder = out / "filosofi_200m/2019"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "carreaux_200m_met.csv"
+    con.execute(f"COPY (SELECT * FROM grid_df ORDER BY Idcar_200m) TO '{tmp}' (HEADER, DELIMITER ';')")
+    con.close()
+    _zip_file(folder / "Filosofi2019_carreaux_200m_csv.zip", tmp)
+    tmp.unlink()
+
+
+def _by_rank(real_size: pd.Series, syn_size: pd.Series, scale: float, injective: bool) -> pd.Series:
+    """Real unit code -> synthetic unit code, the k-th largest to the k-th largest: about
+    scale x the real units are kept, evenly spread over the ranks (so the size distribution is the
+    real one); `injective`: never two real units on one synthetic unit."""
+    real = real_size.sort_index().sort_values(ascending=False, kind="stable").index.to_numpy()
+    syn = syn_size.sort_index().sort_values(ascending=False, kind="stable").index.to_numpy()
+    n_keep = max(1, round(len(real) * min(scale, 1.0)))
+    if injective:
+        n_keep = min(n_keep, len(syn))
+    k = np.arange(n_keep)
+    return pd.Series(syn[k * len(syn) // n_keep], index=real[((k + 0.5) * len(real) / n_keep).astype(int)])
+
+
+def write_bpe(g: gpd.GeoDataFrame, scale: float, out: Path) -> bool:
+    """INSEE's real BPE 2019 (every equipment of France, by IRIS or commune and type), its places
+    moved onto the synthetic geography: each real unit (an IRIS of a split commune, or a commune
+    not split) to a synthetic one of the same kind and the same rank by size (equipments, people),
+    its rows kept as published (TYPEQU, NB_EQUIP); rows meeting on one unit are summed. The types
+    and counts are real; where they are is not."""
+    src = REAL / "insee_bpe_2019" / "DERIVED_bpe19_ensemble.csv.gz"
+    if not src.exists():
+        print(f"no {src}: no BPE in the dataset")
+        return False
+    bpe = pd.read_csv(src, sep=";", dtype=str, keep_default_na=False)
+    bpe["NB_EQUIP"] = bpe["NB_EQUIP"].astype(int)
+    size = bpe.groupby("DCIRIS")["NB_EQUIP"].sum()
+    syn = g.set_index("code_iris")
+    split = syn["typ_iris"] == "H"
+    dciris = np.where(split, syn["code_commune"] + "_" + syn.index.str[5:], syn["code_commune"])
+    syn_code = pd.Series(dciris, index=syn.index)
+    moved = pd.concat([
+        _by_rank(size[size.index.str.contains("_")], syn.loc[split, "pop"], scale, injective=False),
+        _by_rank(size[~size.index.str.contains("_")], syn.loc[~split, "pop"], scale, injective=False)])
+    bpe = bpe[bpe["DCIRIS"].isin(moved.index)]
+    iris = moved.reindex(bpe["DCIRIS"]).to_numpy()
+    rows = pd.DataFrame({"REG": syn.loc[iris, "reg"].to_numpy(), "DEP": syn.loc[iris, "dep"].to_numpy(),
+                         "DEPCOM": syn.loc[iris, "code_commune"].to_numpy(), "DCIRIS": syn_code[iris].to_numpy(),
+                         "AN": bpe["AN"].to_numpy(), "TYPEQU": bpe["TYPEQU"].to_numpy(),
+                         "NB_EQUIP": bpe["NB_EQUIP"].to_numpy()})
+    rows = rows.groupby(["REG", "DEP", "DEPCOM", "DCIRIS", "AN", "TYPEQU"], as_index=False)["NB_EQUIP"].sum()
+    rows = rows.sort_values(["DEP", "DEPCOM", "DCIRIS", "TYPEQU"])[["REG", "DEP", "DEPCOM", "DCIRIS", "AN", "TYPEQU", "NB_EQUIP"]]
+    _zip(out / "insee_bpe/2019/bpe19_ensemble_csv.zip", {"bpe19_ensemble.csv": _csv(rows)})
+    return True
+
+
+def write_arcep(g: gpd.GeoDataFrame, scale: float, out: Path) -> bool:
+    """ARCEP's real "Ma connexion internet" commune file (2019-09-30, every commune), each real
+    commune moved onto one synthetic commune of the same rank by size (premises, people): the
+    counts by speed class are real, the places are not. Line 1 stays the beta disclaimer."""
+    src = REAL / "arcep_mednum_batch8_commune" / "commune-debit-beta.csv.gz"
+    if not src.exists():
+        print(f"no {src}: no ARCEP in the dataset")
+        return False
+    raw = pd.read_csv(src, sep=";", dtype=str, keep_default_na=False, skiprows=1)
+    disclaimer = gzip.open(src, "rt", encoding="utf-8").readline()
+    raw = raw.drop_duplicates("code_insee")
+    com = g.groupby("code_commune").agg(pop=("pop", "sum"), dep=("dep", "first"), reg=("reg", "first"))
+    moved = _by_rank(raw.set_index("code_insee")["nbr"].astype(float), com["pop"], scale, injective=True)
+    rows = raw[raw["code_insee"].isin(moved.index)].copy()
+    code = moved.reindex(rows["code_insee"]).to_numpy()
+    rows["code_insee"], rows["nom_com"] = code, "Commune " + code
+    rows["code_dep"], rows["code_reg"] = com.loc[code, "dep"].to_numpy(), com.loc[code, "reg"].to_numpy()
+    target = out / "arcep_debit/2019/commune-debit-beta.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(disclaimer.encode() + _csv(rows))
+    return True
 
 
 def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed: int, out: Path,
                  csv: bool = True) -> None:
-    """SIRENE with DuckDB: 40 M x scale establishments, 0.6 % of them riders or VTC drivers."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from generate_sirene import ETAB_COLUMNS, GEO_COLUMNS, UL_COLUMNS
-
+    """SIRENE with DuckDB: 40 M x scale establishments, 0.6 % of them riders or VTC drivers, in two
+    monthly editions (SIRENE_EDITIONS): the refresh after only SIRENE changed is measured on them."""
     n = max(10_000, int(40_000_000 * scale))
     con = duckdb.connect()
     iris = pd.DataFrame({"code_iris": g["code_iris"], "code_commune": g["code_commune"], "x": g["x"], "y": g["y"],
@@ -256,14 +423,37 @@ def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed:
         CREATE TABLE e AS
         WITH r AS (SELECT i, random() AS u, random() AS a, random() AS k, random() AS j1, random() AS j2
                    FROM range({n}) t(i))
-        SELECT r.*, s.code_iris, s.code_commune, s.x + (j1 - 0.5) * 40 AS px, s.y + (j2 - 0.5) * 40 AS py
+        SELECT r.*, s.code_iris, s.code_commune, s.x + (j1 - 0.5) * 40 AS px, s.y + (j2 - 0.5) * 40 AS py,
+               '{BASE_DATE}' AS d
         FROM r ASOF JOIN (SELECT * FROM iris_df ORDER BY cum) s ON r.u <= s.cum
     """)
+    # the next month's stock: 1 % of the establishments changed (closed, category...), 0.5 % new
+    # ones (copies under new sirens), their last-processing date a month later
+    con.execute(f"""
+        CREATE TABLE e_next AS
+        SELECT * REPLACE (CASE WHEN (i * 2654435761) % 100 = 0 THEN 0.1 ELSE k END AS k,
+                          CASE WHEN (i * 2654435761) % 100 = 0 THEN '{NEXT_DATE}' ELSE d END AS d)
+        FROM e
+        UNION ALL
+        SELECT * REPLACE (i + {n} AS i, '{NEXT_DATE}' AS d) FROM e WHERE i % 200 = 7
+    """)
+    for table, edition in (("e", SIRENE_EDITIONS[0]), ("e_next", SIRENE_EDITIONS[1])):
+        _write_sirene_edition(con, table, out / "sirene" / edition, csv)
+    con.close()
+
+
+def _write_sirene_edition(con, table: str, folder: Path, csv: bool) -> None:
+    """The three SIRENE files of one edition, from an establishments table (DuckDB)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from generate_sirene import ETAB_COLUMNS, GEO_COLUMNS, UL_COLUMNS
+
     sub = {c: "''" for c in ETAB_COLUMNS}
     sub.update({
         "siren": "CAST(300000000 + i AS VARCHAR)", "nic": "'00011'", "siret": "CAST(300000000 + i AS VARCHAR) || '00011'",
         "statutDiffusionEtablissement": "'O'", "dateCreationEtablissement": "'2019-06-01'",
-        "dateDernierTraitementEtablissement": "'2023-12-20T03:14:07.000'", "etablissementSiege": "'true'",
+        "dateDernierTraitementEtablissement": "d", "etablissementSiege": "'true'",
         "numeroVoieEtablissement": "CAST(1 + i % 150 AS VARCHAR)", "typeVoieEtablissement": "'RUE'",
         # distinct addresses: a shared one would (rightly) look like a domiciliation
         "libelleVoieEtablissement": "'DES ' || CAST(i // 150 AS VARCHAR)", "codeCommuneEtablissement": "code_commune",
@@ -284,20 +474,17 @@ def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed:
                 "y": "CAST(round(py, 1) AS VARCHAR)", "qualite_xy": "'11'", "epsg": "'2154'",
                 "plg_code_commune": "code_commune", "plg_iris": "substr(code_iris, 6, 4)",
                 "plg_qp15": "''"})
-    folder = out / "sirene/2024"
     folder.mkdir(parents=True, exist_ok=True)
     for stem, cols, sep in (("StockEtablissement_utf8", sub, ","), ("StockUniteLegale_utf8", ul, ","),
                             ("GeolocalisationEtablissement_Sirene_pour_etudes_statistiques_utf8", geo, ";")):
         select = ", ".join(f"{expr} AS \"{name}\"" for name, expr in cols.items())
         where = "WHERE j1 > 0.02" if stem.startswith("Geoloc") else ""   # 2 % missing from the geolocation file
-        con.execute(f"COPY (SELECT {select} FROM e {where} ORDER BY i) TO '{folder / stem}.parquet' (FORMAT parquet)")
+        con.execute(f"COPY (SELECT {select} FROM {table} {where} ORDER BY i) TO '{folder / stem}.parquet' (FORMAT parquet)")
         if csv:
             tmp = folder / f"{stem}.csv"
-            con.execute(f"COPY (SELECT {select} FROM e {where} ORDER BY i) TO '{tmp}' (HEADER, DELIMITER '{sep}')")
-            with zipfile.ZipFile(folder / f"{stem}.zip", "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-                zf.write(tmp, tmp.name)
+            con.execute(f"COPY (SELECT {select} FROM {table} {where} ORDER BY i) TO '{tmp}' (HEADER, DELIMITER '{sep}')")
+            _zip_file(folder / f"{stem}.zip", tmp, level=1)
             tmp.unlink()
-    con.close()
 
 
 def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True, sirene: bool = True) -> dict:
@@ -309,20 +496,29 @@ def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True,
     write_contours(g, out)
     write_epci(g, rng, out)
     qpv = write_qpv(g, rng, scale, out)
-    write_cells(qpv, rng, out)
+    write_cells(g, qpv, rng, scale, out)
+    real = {"insee_bpe": write_bpe(g, scale, out), "arcep_debit": write_arcep(g, scale, out)}
     if sirene:  # SIRENE draws from its own seed: the other files can be rewritten without it
         write_sirene(g, qpv, scale, seed, out, csv=csv_sirene)
     meta = {"scale": scale, "seed": seed, "iris": int(len(g)), "communes": int(g["code_commune"].nunique()),
-            "qpv": int(len(qpv)), "synthetic": True}
+            "qpv": int(len(qpv)), "synthetic": True, "version": DATASET_VERSION,
+            "real_counts_on_synthetic_places": [k for k, v in real.items() if v]}
     (out / "SYNTHETIQUE.json").write_text(json.dumps(meta, indent=1))
     return meta
 
 
-def inputs(out: Path, sirene: str = "zip") -> dict[str, list[Path]]:
-    """The --input map of a generated dataset."""
-    s = out / "sirene/2024"
+# Sources of the dataset read only when the registry knows them (their readers are recent).
+OPTIONAL = {"insee_bpe": "insee_bpe/2019/bpe19_ensemble_csv.zip",
+            "arcep_debit": "arcep_debit/2019/commune-debit-beta.csv"}
+OPTIONAL_IDS = {"insee_bpe": ("insee_bpe", "bpe", "bpe_ensemble", "insee_bpe_ensemble"),
+                "arcep_debit": ("arcep_debit", "arcep_commune", "arcep_couverture_fixe", "arcep")}
+
+
+def inputs(out: Path, sirene: str = "zip", edition: str = SIRENE_EDITIONS[0]) -> dict[str, list[Path]]:
+    """The --input map of a generated dataset; `edition`: which monthly SIRENE stock."""
+    s = out / "sirene" / edition
     ext = "zip" if sirene == "zip" else "parquet"
-    return {
+    given = {
         "rp_population": [out / "rp_population/2016/base-ic-evol-struct-pop-2016.zip"],
         "rp_familles": [out / "rp_familles/2016/base-ic-couples-familles-menages-2016.zip"],
         "rp_diplomes": [out / "rp_diplomes/2016/base-ic-diplomes-formation-2016.zip"],
@@ -339,6 +535,16 @@ def inputs(out: Path, sirene: str = "zip") -> dict[str, list[Path]]:
         "sirene_unites_legales": [s / f"StockUniteLegale_utf8.{ext}"],
         "sirene_geolocalisation": [s / f"GeolocalisationEtablissement_Sirene_pour_etudes_statistiques_utf8.{ext}"],
     }
+    try:
+        from indicators.registry import load_registry
+        known = set(load_registry())
+    except ImportError:
+        known = set()
+    for name, rel in OPTIONAL.items():
+        sid = next((i for i in OPTIONAL_IDS[name] if i in known), None)
+        if sid is not None and (out / rel).exists():
+            given[sid] = [out / rel]
+    return given
 
 
 if __name__ == "__main__":

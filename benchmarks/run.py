@@ -9,7 +9,13 @@ line (last line). On a SYNTHETIC national dataset (benchmarks/generate_national.
 (c) baseline_s: a straightforward pandas/geopandas implementation of the same IRIS outputs
     (ifn-2020 scores, riders and VTC drivers per IRIS), the way a newcomer would write it;
 (d) noop_s: a second refresh on unchanged inputs;
-(e) outputs_agree: the baseline's and the pipeline's IRIS numbers are equal (1e-9).
+(e) outputs_agree: the baseline's and the pipeline's IRIS numbers are equal (1e-9);
+(f) sirene_only_s: in another folder, a refresh on the previous month's SIRENE stock, then the
+    refresh after only the SIRENE files changed (the monthly case), timed; sirene_only_identical:
+    its outputs equal the full refresh's (a) byte for byte;
+(g) bbox_row_groups_share: a bounding-box query of one département on the IRIS layer, the share
+    of the layer's row groups whose `bbox` column statistics it cannot skip (what DuckDB and
+    GDAL read), averaged over the départements (the largest share beside it).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from generate_national import generate, inputs  # noqa: E402
+from generate_national import DATASET_VERSION, SIRENE_EDITIONS, generate, inputs  # noqa: E402
 
 
 def measure(cmd: list[str], timeout: float | None = None) -> tuple[float, float, int]:
@@ -65,12 +71,12 @@ from pathlib import Path
 from generate_national import inputs
 from indicators.stages.compute import RunOptions
 from indicators.pipeline import run_local
-report = run_local(inputs(Path({data!r}), {sirene!r}), Path({out!r}), RunOptions())
+report = run_local(inputs(Path({data!r}), {sirene!r}, {edition!r}), Path({out!r}), RunOptions())
 print(json.dumps({{"a_jour": report.get("a_jour", False)}}))
 """
 
 
-def floor(data: Path, sirene: str) -> float:
+def floor(data: Path, sirene: str, edition: str) -> float:
     """Read every input once, as fast as the tools allow: the cost no pipeline can avoid."""
     import duckdb
     import pyogrio
@@ -78,7 +84,7 @@ def floor(data: Path, sirene: str) -> float:
     start = time.perf_counter()
     con = duckdb.connect()
     with tempfile.TemporaryDirectory() as tmp:
-        for sid, paths in inputs(data, sirene).items():
+        for sid, paths in inputs(data, sirene, edition).items():
             for p in paths:
                 if p.suffix == ".7z":
                     import py7zr
@@ -105,9 +111,48 @@ def floor(data: Path, sirene: str) -> float:
                     # every value read and decoded: count(*) alone reads only the footer, and a
                     # NULL test is answered from the column statistics
                     con.execute(f"SELECT sum(length(CAST(COLUMNS(*) AS VARCHAR))) FROM read_parquet('{p}')").fetchone()
-                else:
-                    con.execute(f"SELECT count(*) FROM read_csv('{p}', delim=';', header=true, all_varchar=true)").fetchone()
+                else:   # a disclaimer line before the header (ARCEP's beta file) is skipped
+                    with open(p, encoding="utf-8", errors="replace") as fh:
+                        skip = 0 if ";" in fh.readline() else 1
+                    con.execute(f"SELECT count(*) FROM read_csv('{p}', delim=';', header=true, skip={skip}, "
+                                "all_varchar=true)").fetchone()
     return time.perf_counter() - start
+
+
+def published_files(out: Path) -> dict[str, bytes]:
+    """Every output file of a refresh (the run report aside: it holds timings), by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(out).parts)
+            and not p.name.startswith("run_report")}
+
+
+def bbox_share(layer: Path) -> tuple[float, float, int]:
+    """For a bbox query of each département (its IRIS's extent) on the layer: the share of row
+    groups whose bbox column statistics overlap it (the row groups a reader must fetch). Mean and
+    max over the départements, and the number of row groups."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(layer)
+    geo = json.loads(pf.schema_arrow.metadata[b"geo"])
+    cover = geo["columns"][geo["primary_column"]]["covering"]["bbox"]
+    paths = {k: ".".join(v) for k, v in cover.items()}
+    names = [pf.schema.column(i).path for i in range(pf.metadata.num_columns)]
+    stats = []
+    for rg in range(pf.metadata.num_row_groups):
+        col = lambda k: pf.metadata.row_group(rg).column(names.index(paths[k])).statistics
+        stats.append((col("xmin").min, col("ymin").min, col("xmax").max, col("ymax").max))
+    t = pq.read_table(layer, columns=["code_departement", cover["xmin"][0]])
+    box = t.column(cover["xmin"][0]).combine_chunks()
+    deps = t.column("code_departement").to_pylist()
+    shares = []
+    for dep in sorted(set(deps)):
+        mask = pc.equal(t.column("code_departement"), dep)
+        b = {k: pc.filter(box.field(k), mask) for k in ("xmin", "ymin", "xmax", "ymax")}
+        q = (pc.min(b["xmin"]).as_py(), pc.min(b["ymin"]).as_py(), pc.max(b["xmax"]).as_py(), pc.max(b["ymax"]).as_py())
+        hit = sum(1 for s in stats if s[0] <= q[2] and s[2] >= q[0] and s[1] <= q[3] and s[3] >= q[1])
+        shares.append(hit / len(stats))
+    return sum(shares) / len(shares), max(shares), len(stats)
 
 
 BASELINE = """
@@ -116,7 +161,7 @@ import numpy as np, pandas as pd
 sys.path.insert(0, {here!r})
 from pathlib import Path
 from generate_national import inputs
-inp = inputs(Path({data!r}), {sirene!r})
+inp = inputs(Path({data!r}), {sirene!r}, {edition!r})
 def rp(sid):
     with zipfile.ZipFile(inp[sid][0]) as zf:
         return pd.read_csv(zf.open(zf.namelist()[0]), sep=";", dtype={{"IRIS": str, "COM": str, "REG": str, "DEP": str}})
@@ -197,6 +242,12 @@ def agree(pipeline_out: Path, baseline: Path) -> bool:
     return bool(same_counts and (diff.max() < 1e-9))
 
 
+def refresh(data: Path, sirene: str, edition: str, out: Path) -> tuple[float, float, int]:
+    code = REFRESH.format(here=str(HERE), root=str(ROOT), data=str(data), sirene=sirene, out=str(out),
+                          edition=edition)
+    return measure([sys.executable, "-c", code])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, required=True)
@@ -206,35 +257,54 @@ def main() -> None:
                         help="SIRENE edition read by all three measures (INSEE publishes both)")
     args = parser.parse_args()
     data = args.data or HERE / "data" / str(args.scale)
-    if not (data / "SYNTHETIQUE.json").exists():
+    meta_path = data / "SYNTHETIQUE.json"
+    if not meta_path.exists() or json.loads(meta_path.read_text()).get("version") != DATASET_VERSION:
         t = time.perf_counter()
         generate(args.scale, data)
         print(f"generated {data} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    previous, current = SIRENE_EDITIONS
     out = Path(tempfile.mkdtemp(prefix="bench-out-"))
-    code = REFRESH.format(here=str(HERE), root=str(ROOT), data=str(data), sirene=args.sirene, out=str(out))
-    refresh_s, peak, rc = measure([sys.executable, "-c", code])
-    noop_s, _, _ = measure([sys.executable, "-c", code])
-    floor_s = floor(data, args.sirene)
+    monthly = Path(tempfile.mkdtemp(prefix="bench-monthly-"))
+    refresh_s, peak, rc = refresh(data, args.sirene, current, out)
+    noop_s, _, _ = refresh(data, args.sirene, current, out)
+    _, peak_prev, rc_prev = refresh(data, args.sirene, previous, monthly)
+    sirene_only_s, peak_monthly, rc_monthly = refresh(data, args.sirene, current, monthly)
+    identical = (published_files(out) == published_files(monthly)) if rc == rc_prev == rc_monthly == 0 else None
+    floor_s = floor(data, args.sirene, current)
     target = out / "baseline.parquet"
-    baseline_s, base_peak, brc = measure([sys.executable, "-c", BASELINE.format(here=str(HERE), data=str(data), target=str(target), sirene=args.sirene)],
+    baseline_s, base_peak, brc = measure([sys.executable, "-c", BASELINE.format(here=str(HERE), data=str(data), target=str(target), sirene=args.sirene,
+                                                        edition=current)],
                                          timeout=args.baseline_timeout)
+    share, share_max, row_groups = bbox_share(out / "iris.parquet") if rc == 0 else (None, None, None)
     result = {
         "scale": args.scale,
         "refresh_s": round(refresh_s, 2) if rc == 0 else None,
         "floor_s": round(floor_s, 2),
         "baseline_s": round(baseline_s, 2) if brc == 0 else None,
         "noop_s": round(noop_s, 2),
-        "peak_rss_mb": round(peak),
+        "peak_rss_mb": round(max(peak, peak_prev, peak_monthly)),
         "outputs_agree": agree(out, target) if brc == 0 and rc == 0 else None,
         "sirene": args.sirene,
+        "sirene_only_s": round(sirene_only_s, 2) if rc_monthly == 0 else None,
+        "sirene_only_identical": identical,
+        "bbox_row_groups_share": round(share, 4) if share is not None else None,
+        "bbox_row_groups_share_max": round(share_max, 4) if share_max is not None else None,
+        "iris_row_groups": row_groups,
     }
-    meta = json.loads((data / "SYNTHETIQUE.json").read_text())
+    meta = json.loads(meta_path.read_text())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB; dataset (SYNTHETIC): {meta}")
-    print(f"{'figure':<16}{'value':>12}")
+    print(f"{'figure':<26}{'value':>12}")
     for k, v in result.items():
-        print(f"{k:<16}{str(v):>12}")
+        print(f"{k:<26}{str(v):>12}")
+    if refresh_s and rc == 0:
+        print(f"{'refresh / floor':<26}{refresh_s / floor_s:>12.2f}")
+        if brc == 0:
+            print(f"{'baseline / refresh':<26}{baseline_s / refresh_s:>12.2f}")
+        if rc_monthly == 0:
+            print(f"{'sirene_only / refresh':<26}{sirene_only_s / refresh_s:>12.2f}")
     shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(monthly, ignore_errors=True)
     print(json.dumps(result))
 
 
