@@ -430,7 +430,7 @@ def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed:
     # the next month's stock: 1 % of the establishments changed (closed, category...), 0.5 % new
     # ones (copies under new sirens), their last-processing date a month later
     con.execute(f"""
-        CREATE TABLE e_next AS
+        CREATE VIEW e_next AS
         SELECT * REPLACE (CASE WHEN (i * 2654435761) % 100 = 0 THEN 0.1 ELSE k END AS k,
                           CASE WHEN (i * 2654435761) % 100 = 0 THEN '{NEXT_DATE}' ELSE d END AS d)
         FROM e
