@@ -414,6 +414,8 @@ def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed:
     monthly editions (SIRENE_EDITIONS): the refresh after only SIRENE changed is measured on them."""
     n = max(10_000, int(40_000_000 * scale))
     con = duckdb.connect()
+    # a machine shared with other work: spill to disk rather than take half its memory
+    con.execute(f"SET memory_limit = '4GB'; SET temp_directory = '{out / '.duckdb-tmp'}'")
     iris = pd.DataFrame({"code_iris": g["code_iris"], "code_commune": g["code_commune"], "x": g["x"], "y": g["y"],
                          "w": g["pop"] / g["pop"].sum()})
     iris["cum"] = iris["w"].cumsum()
@@ -423,23 +425,24 @@ def write_sirene(g: gpd.GeoDataFrame, qpv: gpd.GeoDataFrame, scale: float, seed:
         CREATE TABLE e AS
         WITH r AS (SELECT i, random() AS u, random() AS a, random() AS k, random() AS j1, random() AS j2
                    FROM range({n}) t(i))
-        SELECT r.*, s.code_iris, s.code_commune, s.x + (j1 - 0.5) * 40 AS px, s.y + (j2 - 0.5) * 40 AS py,
-               '{BASE_DATE}' AS d
+        SELECT r.*, s.code_iris, s.code_commune, s.x + (j1 - 0.5) * 40 AS px, s.y + (j2 - 0.5) * 40 AS py
         FROM r ASOF JOIN (SELECT * FROM iris_df ORDER BY cum) s ON r.u <= s.cum
     """)
     # the next month's stock: 1 % of the establishments changed (closed, category...), 0.5 % new
     # ones (copies under new sirens), their last-processing date a month later
     con.execute(f"""
         CREATE VIEW e_next AS
-        SELECT * REPLACE (CASE WHEN (i * 2654435761) % 100 = 0 THEN 0.1 ELSE k END AS k,
-                          CASE WHEN (i * 2654435761) % 100 = 0 THEN '{NEXT_DATE}' ELSE d END AS d)
+        SELECT * REPLACE (CASE WHEN (i * 2654435761) % 100 = 0 THEN 0.1 ELSE k END AS k),
+               CASE WHEN (i * 2654435761) % 100 = 0 THEN '{NEXT_DATE}' ELSE '{BASE_DATE}' END AS d
         FROM e
         UNION ALL
-        SELECT * REPLACE (i + {n} AS i, '{NEXT_DATE}' AS d) FROM e WHERE i % 200 = 7
+        SELECT * REPLACE (i + {n} AS i), '{NEXT_DATE}' AS d FROM e WHERE i % 200 = 7
     """)
-    for table, edition in (("e", SIRENE_EDITIONS[0]), ("e_next", SIRENE_EDITIONS[1])):
+    con.execute(f"CREATE VIEW e_base AS SELECT *, '{BASE_DATE}' AS d FROM e")
+    for table, edition in (("e_base", SIRENE_EDITIONS[0]), ("e_next", SIRENE_EDITIONS[1])):
         _write_sirene_edition(con, table, out / "sirene" / edition, csv)
     con.close()
+    shutil.rmtree(out / ".duckdb-tmp", ignore_errors=True)
 
 
 def _write_sirene_edition(con, table: str, folder: Path, csv: bool) -> None:
