@@ -19,7 +19,7 @@ from indicators.outputs.export import write_outputs
 from indicators.outputs.report import report_markdown
 from indicators import cache
 from indicators.pipeline import (check_failures, check_options, complete_with_empty, new_work_dir, plan,
-                                 provenance_of, stage_all, stage_cached, staged_paths)
+                                 provenance_of, stage_all, stage_cache, stage_cached, staged_paths)
 from indicators.sources.staging import Staged
 
 
@@ -56,8 +56,8 @@ def download_task(source_id: str, raw_dir: str) -> dict:
 
 
 @task(name="compute")
-def compute_task(paths: dict[str, str], options: RunOptions, work_dir: str) -> str:
-    computed = compute(paths, options, Path(work_dir))
+def compute_task(paths: dict[str, str], options: RunOptions, work_dir: str, out_dir: str | None = None) -> str:
+    computed = compute(paths, options, Path(work_dir), stage_cache(Path(out_dir)) if out_dir else None)
     target = Path(work_dir) / "computed.json"
     computed.save(target)
     return str(target)
@@ -140,7 +140,7 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
         staged, failures = stage_all(resolved, out_dir, apes, submit=submit)
         check_failures(resolved, staged, failures)
         paths = complete_with_empty(staged_paths(staged), work_dir)
-        computed_json = compute_task(paths, options, str(work_dir))
+        computed_json = compute_task(paths, options, str(work_dir), str(out_dir))
         failures = [str(f) for f in failures]
         report = export_task(computed_json, str(out_dir), options, provenance_of(staged), started, failures)
         if failures:

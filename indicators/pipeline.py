@@ -17,6 +17,7 @@ from typing import Callable
 
 from indicators import cache
 from indicators.stages.compute import Computed, RunOptions, compute
+from indicators.stages.stage_cache import StageCache
 from indicators.outputs.export import write_outputs
 from indicators.stages.methods import IFN_2023, METHODS
 from indicators.sources.registry import resolve_inputs
@@ -168,6 +169,11 @@ def provenance_of(staged: list[Staged]) -> dict:
     return out
 
 
+def stage_cache(out_dir: Path) -> StageCache:
+    """Where a refresh in out_dir keeps its stages' results (stages/stage_cache.py)."""
+    return StageCache(cache.state_dir(out_dir) / "stages", cache.code_fingerprint())
+
+
 def new_work_dir(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=".fragilite-work-", dir=out_dir))
@@ -187,7 +193,7 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) 
     work_dir = new_work_dir(out_dir)
     try:
         paths = complete_with_empty(staged_paths(staged), work_dir)
-        computed: Computed = compute(paths, options, work_dir)
+        computed: Computed = compute(paths, options, work_dir, stage_cache(out_dir))
         report = write_outputs(computed, out_dir, options.method, options.reference,
                                provenance_of(staged), started, [str(f) for f in failures])
         if not failures:   # a partial run is never taken for an up-to-date one

@@ -28,7 +28,8 @@ from indicators.stages import ifn2023
 from indicators.stages import plateformes
 from indicators.stages import qpv as qpv_stage
 from indicators.stages import rejects as rejects_stage
-from indicators.stages.geometry import choose_crs, iris_polygons, level_polygons, reprojected_wkb
+from indicators.stages.geometry import choose_crs, iris_polygons, kept_level_polygons, reprojected_wkb
+from indicators.stages.stage_cache import StageCache, content_key, frame_key
 from indicators.stages.levels import LEVELS
 from indicators.stages.methods import IFN_2023
 from indicators.stages.plateformes import PlatformRule
@@ -67,26 +68,30 @@ class Computed:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Computed:
-    """staged: source id -> Parquet path. Writes work_dir/results/*.parquet."""
+def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages: StageCache | None = None) -> Computed:
+    """staged: source id -> Parquet path. Writes work_dir/results/*.parquet. `stages`: where the
+    costly stages' results are kept between refreshes (stage_cache.py); None keeps nothing."""
     # one thread: floating-point sums in parallel come out in a different order each run, and a
     # refresh must give the same bytes from the same inputs (caching, runner comparisons)
     con = connect(threads=1)
     notes: list[str] = []
-    counts = counts_stage.ifn_counts(con, staged, options.debit_fixe, options.services_publics)
+    stages = stages or StageCache(None)
+    counts = counts_stage.ifn_counts(con, staged, options.debit_fixe, options.services_publics, stages)
     origins, unmatched = commune_sources.summary(con, options.debit_fixe, options.services_publics)
     mednum_mode = counts_stage.is_mednum_mode(staged)
     iris_src = iris_polygons(con, "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris", notes)
+    parents = counts_stage.parents(con)
+    iris_key = geometry_key(staged, parents, mednum_mode)
     territory = [t.strip() for t in options.territory] if options.territory else None
     epsg = choose_crs(sorted(territory or set(counts["iris"]["code_departement"].dropna())), options.crs)
     # the polygons of every level do not depend on what follows: dissolved on the side (GEOS
     # releases the GIL) while DuckDB does the QPV and SIRENE stages
     background = ThreadPoolExecutor(1)
-    polygons_job = background.submit(level_polygons, iris_src, counts_stage.parents(con), epsg)
+    polygons_job = background.submit(kept_level_polygons, stages, iris_key, iris_src, parents, epsg)
     with_polygon = iris_src[~shapely.is_missing(iris_src["geometry"].to_numpy())]
-    qpv_data = qpv_layer_counts(con, staged, options, with_polygon, counts, notes)
+    qpv_data = qpv_layer_counts(con, staged, options, with_polygon, counts, notes, stages, iris_key)
     levels = LEVELS + (["qpv"] if qpv_data else [])
-    pf_report = platform_workers(con, staged, options, with_polygon, qpv_data, counts, levels, notes)
+    pf_report = platform_workers(con, staged, options, with_polygon, qpv_data, counts, levels, notes, stages, iris_key)
     check_territory(territory, counts["iris"])
     results, deciles = scores(counts, levels, staged, options, qpv_data, notes)
     geometry, geometry_notes = polygons_job.result()
@@ -101,32 +106,46 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path) -> Comp
     check_scored(final, rejects, options, notes)
     tables = side_tables(final, qpv_data, pf_report, deciles)   # takes the SIRENE lists out of the report
     tables["sources_non_rattachees"] = unmatched
-    stats = run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles)
-    stats["sources_communales"] = origins
+    stats = {**run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles),
+             "sources_communales": origins, "etapes": stages.record}
+    stages.write_record()
     return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats)
 
 
+def geometry_key(staged: dict[str, str], parents: pd.DataFrame, mednum_mode: bool) -> str:
+    """What the polygons, the weights and the location of establishments depend on: the IRIS
+    contours' content and each IRIS's commune, EPCI, département and région."""
+    source = staged["mednum_kit_2020" if mednum_mode else "contours_iris"]
+    ordered = parents.sort_values(list(parents.columns)).reset_index(drop=True)
+    return f"{content_key(source)}:{frame_key(ordered)}"
+
+
 def qpv_layer_counts(con, staged: dict[str, str], options: RunOptions, iris_src: pd.DataFrame,
-                     counts: dict[str, pd.DataFrame], notes: list[str]) -> dict | None:
+                     counts: dict[str, pd.DataFrame], notes: list[str], stages: StageCache | None = None,
+                     iris_key: str = "") -> dict | None:
     """IRIS counts allocated to the QPVs of the chosen list (counts["qpv"]), or None."""
     if options.qpv == "none":
         return None
     if f"qpv_contours_{options.qpv}" not in staged:
         notes.append(f"no QPV contours of the {options.qpv} list among the inputs: no QPV layer")
         return None
-    qpv_data = qpv_stage.build(con, staged, options.qpv, options.qpv_calibration, iris_src, notes)
+    qpv_data = qpv_stage.build(con, staged, options.qpv, options.qpv_calibration, iris_src, notes, stages, iris_key)
     counts["qpv"] = qpv_data["counts"]
     return qpv_data
 
 
 def platform_workers(con, staged: dict[str, str], options: RunOptions, iris_src: pd.DataFrame,
                      qpv_data: dict | None, counts: dict[str, pd.DataFrame], levels: list[str],
-                     notes: list[str]) -> dict | None:
+                     notes: list[str], stages: StageCache | None = None, iris_key: str = "") -> dict | None:
     """SIRENE riders and VTC drivers counted into every level's counts, or None without SIRENE."""
     if not plateformes.present(staged):
         return None
+    sources = ["sirene_etablissements", "sirene_unites_legales", "sirene_geolocalisation"]
+    if qpv_data is not None:
+        sources.append(f"qpv_contours_{options.qpv}")
+    key = f"{iris_key}:" + ":".join(f"{s}={content_key(staged[s])}" for s in sources)
     report = plateformes.build(con, options.plateformes, options.qpv, iris_src,
-                               qpv_data["polygons"] if qpv_data else None, notes)
+                               qpv_data["polygons"] if qpv_data else None, notes, stages, key)
     return plateformes.attach(con, counts, levels, report, qpv_data is not None)
 
 

@@ -19,6 +19,7 @@ from indicators.sources.readers.bpe import PUBLIC_SERVICES
 from indicators.sources.staging import listed
 from indicators.stages import commune_sources
 from indicators.stages.levels import LEVEL_KEY
+from indicators.stages.stage_cache import StageCache, StageResult, content_key
 
 AGGREGATED = ["communes", "epci", "departements", "regions", "france"]
 # sources delivered one file per territory: an IRIS must not come from two of them
@@ -47,14 +48,36 @@ def is_mednum_mode(staged: dict[str, str]) -> bool:
     return "mednum_kit_2020" in staged and "rp_population" not in staged
 
 
+# Sources read by later stages only (QPV allocation, platform workers): a change of one of them
+# leaves the counts as they are. Any other source, present or future, is an input of the counts.
+OTHER_STAGES = ("sirene_", "qpv_contours_", "insee_qpv_", "anct_qpv_", "filosofi_200m")
+
+
 def ifn_counts(con: duckdb.DuckDBPyConnection, staged: dict[str, str], speed_mbits: float = DEFAULT_SPEED_MBITS,
-               public_services: list[str] | None = None) -> dict[str, pd.DataFrame]:
+               public_services: list[str] | None = None, stages: StageCache | None = None) -> dict[str, pd.DataFrame]:
     """level -> one row per unit with its `code`, names, parents, num_* / den_* and income.
-    `speed_mbits`: fixed coverage at this speed or more; `public_services`: the BPE types counted."""
+    `speed_mbits`: fixed coverage at this speed or more; `public_services`: the BPE types counted.
+    Kept between refreshes under the content of the sources it reads and these options
+    (stage_cache.py): every table it makes (stg_iris, cnt_*...) is restored as it was made."""
     register_staged(con, staged)
+    stages = stages or StageCache(None)
+    services = list(public_services or PUBLIC_SERVICES)
+    key = stages.key("counts", {sid: content_key(p) for sid, p in sorted(staged.items())
+                                if not sid.startswith(OTHER_STAGES)}, float(speed_mbits), services)
+    stages.run(con, "counts", key, lambda: count_tables(con, staged, float(speed_mbits), services))
+    counts = {"iris": con.sql("SELECT * FROM cnt_iris ORDER BY code_iris").df()}
+    counts["iris"]["code"] = counts["iris"]["code_iris"]
+    for level in AGGREGATED:
+        counts[level] = con.sql(f"SELECT * FROM cnt_{level} ORDER BY code").df()
+    return counts
+
+
+def count_tables(con: duckdb.DuckDBPyConnection, staged: dict[str, str], speed_mbits: float,
+                 services: list[str]) -> StageResult:
+    """The IFN counts of every level as DuckDB tables (all the tables made here are kept)."""
     check_unique_iris(con, staged)
     run_sql(con, "staging/mednum_kit_2020" if is_mednum_mode(staged) else "staging/rp_iris")
-    commune_sources.share_out(con, speed_mbits, list(public_services or PUBLIC_SERVICES))
+    commune_sources.share_out(con, speed_mbits, services)
     run_sql(con, "indicators/ifn_counts_iris")
     commune_sources.apply_user_values(con)
     resources = PACKAGE_DIR / "resources"
@@ -68,11 +91,7 @@ def ifn_counts(con: duckdb.DuckDBPyConnection, staged: dict[str, str], speed_mbi
     for level in ["epci", "departements", "regions", "france"]:
         run_sql(con, "aggregates/revenu_median", source="cnt_communes", key=LEVEL_KEY[level], target=f"rev_{level}")
         run_sql(con, "aggregates/revenu_attach", table=f"cnt_{level}", median=f"rev_{level}")
-    counts = {"iris": con.sql("SELECT * FROM cnt_iris ORDER BY code_iris").df()}
-    counts["iris"]["code"] = counts["iris"]["code_iris"]
-    for level in AGGREGATED:
-        counts[level] = con.sql(f"SELECT * FROM cnt_{level} ORDER BY code").df()
-    return counts
+    return StageResult(tables=None)   # every table made: later stages and the report read several
 
 
 def parents(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

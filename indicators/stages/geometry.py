@@ -21,6 +21,7 @@ import shapely
 from pyproj import Transformer
 
 from indicators.stages.levels import LEVEL_KEY, LEVELS
+from indicators.stages.stage_cache import StageCache, StageResult
 
 # a coverage union's area equals the sum of its parts' to float precision; an overlap does not
 AREA_TOLERANCE = 1e-9
@@ -164,6 +165,20 @@ def level_polygons(iris_src: pd.DataFrame, parents: pd.DataFrame, epsg: int) -> 
         shapes[level] = pd.Series(polys, index=merged.index)
         geometry[level] = pd.Series(shapely.to_wkb(polys), index=merged.index)
     return geometry, notes
+
+
+def kept_level_polygons(stages: StageCache, key: str, iris_src: pd.DataFrame, parents: pd.DataFrame,
+                        epsg: int) -> tuple[dict[str, pd.Series], list[str]]:
+    """level_polygons, kept between refreshes under `key` (the IRIS polygons and their parents)
+    and the layers' CRS: a refresh whose contours and hierarchy did not change dissolves nothing."""
+    def run() -> StageResult:
+        geometry, notes = level_polygons(iris_src, parents, epsg)
+        return StageResult(frames={level: pd.DataFrame({"code": s.index.to_numpy(), "wkb": s.to_numpy()})
+                                   for level, s in geometry.items()}, meta={"notes": notes})
+
+    result = stages.run(None, "polygones", stages.key("polygones", key, epsg), run)
+    geometry = {level: pd.Series(f["wkb"].to_numpy(), index=f["code"].to_numpy()) for level, f in result.frames.items()}
+    return geometry, list(result.meta["notes"])
 
 
 def reprojected_wkb(frame: pd.DataFrame, code: str, epsg: int) -> pd.Series:

@@ -14,6 +14,7 @@ import pandas as pd
 from indicators.stages.allocation import ZONES, _register
 from indicators.stages.geometry import to_epsg
 from indicators.db import run_sql
+from indicators.stages.stage_cache import StageCache, StageResult
 from indicators.stages.levels import LEVEL_KEY
 
 PROFESSIONS = ["livreurs", "vtc"]
@@ -46,9 +47,23 @@ def present(staged: dict[str, str]) -> bool:
     return all(s in staged for s in ("sirene_etablissements", "sirene_unites_legales", "sirene_geolocalisation"))
 
 
+# what the report and the counts of every level read; kept between refreshes
+KEPT_TABLES = ["pf_candidats", "pf_domiciliations", "pf_localises"]
+
+
 def build(con, rule: PlatformRule, liste: str, iris_src: pd.DataFrame, qpv_src: pd.DataFrame | None,
-          notes: list[str]) -> dict:
-    """Runs sql/plateformes/*: pf_localises, then pf_<level> for every level. Returns the report."""
+          notes: list[str], stages: StageCache | None = None, key: str = "") -> dict:
+    """Runs sql/plateformes/*: pf_localises, then pf_<level> for every level. Returns the report.
+    The located establishments are kept between refreshes under `key` (the SIRENE files, the
+    polygons, the rule): a refresh where only the census or ARCEP changed locates nobody again."""
+    stages = stages or StageCache(None)
+    stages.run(con, "plateformes", stages.key("plateformes", key, rule.params(liste)),
+               lambda: locate(con, rule, liste, iris_src, qpv_src))
+    return report(con, rule, notes)
+
+
+def locate(con, rule: PlatformRule, liste: str, iris_src: pd.DataFrame, qpv_src: pd.DataFrame | None) -> StageResult:
+    """The establishments counted, each with its IRIS and QPV (pf_localises)."""
     params = rule.params(liste)
     run_sql(con, "plateformes/etablissements", params=params)
     run_sql(con, "plateformes/localisation", params={**params, "epsg_connus": EPSG_CONNUS})
@@ -69,7 +84,7 @@ def build(con, rule: PlatformRule, liste: str, iris_src: pd.DataFrame, qpv_src: 
     if qpv_src is None:
         con.execute("UPDATE pf_poly SET qpv_polygone = NULL")
     run_sql(con, "plateformes/final")
-    return report(con, rule, notes)
+    return StageResult(tables=KEPT_TABLES)
 
 
 def report(con, rule: PlatformRule, notes: list[str]) -> dict:

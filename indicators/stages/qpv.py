@@ -11,7 +11,8 @@ import pandas as pd
 import shapely
 
 from indicators.stages.geometry import from_wkb, polygonal
-from indicators.stages.allocation import calibrate, compute_weights
+from indicators.stages.allocation import SEUIL_CLASSE, calibrate, compute_weights
+from indicators.stages.stage_cache import StageCache, StageResult, content_key
 from indicators.db import run_sql
 from indicators.sources.staging import read_staged
 from indicators.errors import FragiliteError
@@ -33,8 +34,25 @@ def official_figures(staged: dict[str, str], liste: str) -> pd.DataFrame:
     return out
 
 
+def kept_weights(con, staged: dict[str, str], liste: str, iris_geoms: pd.DataFrame, qpv: pd.DataFrame,
+                 stages: StageCache, iris_key: str) -> pd.DataFrame:
+    """compute_weights, kept between refreshes under what it reads: the IRIS polygons and their
+    départements (`iris_key`), the QPV contours, the 200 m cells and what they cover."""
+    sources = [f"qpv_contours_{liste}", "filosofi_200m", "filosofi_200m_emprise"]
+    key = stages.key("poids", iris_key, {s: content_key(staged[s]) for s in sources if s in staged}, SEUIL_CLASSE)
+
+    def run() -> StageResult:
+        cells = read_staged(staged["filosofi_200m"]) if "filosofi_200m" in staged else None
+        emprise = read_staged(staged["filosofi_200m_emprise"]) if "filosofi_200m_emprise" in staged else None
+        if cells is not None:
+            cells = cells[cells["ind"].notna()]
+        return StageResult(frames={"poids": compute_weights(con, iris_geoms, qpv, cells, emprise)})
+
+    return stages.run(con, "poids_iris_qpv", key, run).frames["poids"]
+
+
 def build(con, staged: dict[str, str], liste: str, calibration: str, iris_geoms: pd.DataFrame,
-          notes: list[str]) -> dict:
+          notes: list[str], stages: StageCache | None = None, iris_key: str = "") -> dict:
     """Weights and QPV counts (table cnt_qpv). iris_geoms: code_iris, code_departement, geometry, epsg."""
     if calibration not in CALIBRATIONS:
         raise FragiliteError(f"unknown --qpv-calibration {calibration!r}; choose one of {CALIBRATIONS}")
@@ -46,11 +64,7 @@ def build(con, staged: dict[str, str], liste: str, calibration: str, iris_geoms:
         notes.append(f"qpv: {repaired} QPV polygons were invalid as published and were repaired (make_valid)")
     qpv = pd.DataFrame({"code_qpv": contours["code_qpv"], "geometry": valid, "epsg": contours["epsg"]})
     qpv = qpv[~shapely.is_missing(qpv["geometry"].to_numpy())]
-    cells = read_staged(staged["filosofi_200m"]) if "filosofi_200m" in staged else None
-    emprise = read_staged(staged["filosofi_200m_emprise"]) if "filosofi_200m_emprise" in staged else None
-    if cells is not None:
-        cells = cells[cells["ind"].notna()]
-    weights = compute_weights(con, iris_geoms, qpv, cells, emprise)
+    weights = kept_weights(con, staged, liste, iris_geoms, qpv, stages or StageCache(None), iris_key)
 
     figures = official_figures(staged, liste)
     iris_pop = con.sql("SELECT code_iris, population FROM cnt_iris").df().set_index("code_iris")["population"]

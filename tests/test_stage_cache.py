@@ -1,0 +1,87 @@
+"""Incremental refresh by stage (stages/stage_cache.py): a refresh where only SIRENE changed (the
+monthly case) recounts the platform workers and rewrites the layers, takes the IFN counts, the QPV
+weights and the polygons from the stage cache, and writes the same bytes as a full refresh.
+
+SIRENE files here are SYNTHETIC (scripts/generate_sirene.py, seeded): two "months" of the stock
+are two seeds."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from indicators import PROJECT_DIR, SAMPLE_DIR
+from indicators.pipeline import run_local
+from indicators.stages.compute import RunOptions
+
+FAMILLES = SAMPLE_DIR / "rp_familles" / "2016" / "base-ic-couples-familles-menages-2016.zip"
+
+
+def _sirene_month(seed: int, folder: Path) -> dict[str, list[Path]]:
+    spec = importlib.util.spec_from_file_location("generate_sirene", PROJECT_DIR / "scripts" / "generate_sirene.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    paths = gen.write(gen.generate(seed=seed, scale=0.3), folder, parquet=True)
+    return {f"sirene_{k}": [paths[k]] for k in ("etablissements", "unites_legales", "geolocalisation")}
+
+
+def _published(out: Path) -> dict[str, bytes]:
+    """Every output file but the run report (it holds timings and the stage record)."""
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
+            if p.is_file() and not p.name.startswith((".", "run_report"))}
+
+
+@pytest.fixture(scope="module")
+def monthly(tmp_path_factory):
+    root = tmp_path_factory.mktemp("monthly")
+    january, february = _sirene_month(7, root / "m1"), _sirene_month(8, root / "m2")
+    incremental, full = root / "incremental", root / "full"
+    run_local(january, incremental, RunOptions())
+    counted_in_january = gpd.read_parquet(incremental / "iris.parquet")[["livreurs", "vtc"]]
+    report = run_local(february, incremental, RunOptions())
+    run_local(february, full, RunOptions())
+    return counted_in_january, february, incremental, full, report
+
+
+def test_sirene_alone_changed_recounts_platform_workers_only(monthly):
+    *_, incremental, _, report = monthly
+    expected = {"counts": "reused", "polygones": "reused", "poids_iris_qpv": "reused", "plateformes": "computed"}
+    assert report["stats"]["etapes"] == expected
+    record = json.loads((incremental / ".fragilite" / "stages" / "last_run.json").read_text())
+    assert record == expected
+
+
+def test_sirene_alone_changed_gives_the_bytes_of_a_full_refresh(monthly):
+    *_, incremental, full, _ = monthly
+    a, b = _published(incremental), _published(full)
+    assert a.keys() == b.keys() and {"iris.parquet", "iris.gpkg", "poids_iris_qpv.csv"} <= a.keys()
+    assert [name for name in a if a[name] != b[name]] == []
+
+
+def test_the_two_months_count_differently(monthly):
+    # otherwise the comparison above would prove nothing: the new month's counts are in the layers
+    counted_in_january, *_, full, _ = monthly
+    assert not counted_in_january.equals(gpd.read_parquet(full / "iris.parquet")[["livreurs", "vtc"]])
+
+
+def test_a_census_file_alone_changed_keeps_polygons_weights_and_platform_workers(monthly, tmp_path):
+    _, february, incremental, _, _ = monthly
+    changed = tmp_path / FAMILLES.name
+    with zipfile.ZipFile(FAMILLES) as src, zipfile.ZipFile(changed, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.startswith("base-ic"):   # one household more in the first IRIS
+                lines = data.decode("utf-8").split("\n")
+                cells = lines[1].split(";")
+                cells[-4] = str(float(cells[-4]) + 1)
+                lines[1] = ";".join(cells)
+                data = "\n".join(lines).encode("utf-8")
+            dst.writestr(name, data)
+    report = run_local({**february, "rp_familles": [changed]}, incremental, RunOptions())
+    assert report["stats"]["etapes"] == {"counts": "computed", "polygones": "reused",
+                                         "poids_iris_qpv": "reused", "plateformes": "reused"}
