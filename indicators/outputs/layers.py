@@ -44,6 +44,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from indicators import PACKAGE_DIR
 from indicators.outputs.files import atomic_path
@@ -130,10 +131,61 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     return gdf.sort_values(key).reset_index(drop=True)
 
 
+# For cloud use (a reader fetching byte ranges over HTTP): the GeoParquet rows are in the Hilbert
+# order of their bbox centres, in row groups holding about ROW_GROUP_GEOMETRY_BYTES of geometry, so
+# that the `bbox` covering column's statistics of each row group describe a compact patch of ground
+# and a bounding-box query (DuckDB on bbox.xmin..., GDAL >= 3.9) skips the groups outside it. The
+# GeoPackage twins keep the code order (GeoPackage has its own R-tree).
+HILBERT_ORDER = 16                      # a 65 536 x 65 536 grid over the layer's extent
+ROW_GROUP_GEOMETRY_BYTES = 1 << 20      # national IRIS: ~50 row groups of ~1 000 IRIS
+MIN_ROW_GROUP_ROWS = 256
+
+
+def hilbert_index(x: np.ndarray, y: np.ndarray, order: int = HILBERT_ORDER) -> np.ndarray:
+    """Position of each integer cell (x, y) in [0, 2^order) along the Hilbert curve."""
+    n = 1 << order
+    x, y = x.astype(np.int64), y.astype(np.int64)
+    d = np.zeros(len(x), dtype=np.int64)
+    s = n >> 1
+    while s > 0:
+        rx, ry = (x & s) > 0, (y & s) > 0
+        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        flip = rx & ~ry                     # rotate the quadrant, as the curve does
+        x, y = np.where(flip, n - 1 - x, x), np.where(flip, n - 1 - y, y)
+        x, y = np.where(~ry, y, x), np.where(~ry, x, y)
+        s >>= 1
+    return d
+
+
+def spatial_order(geoms: np.ndarray) -> np.ndarray:
+    """Row order along the Hilbert curve of the bbox centres (ties and missing geometries last,
+    in their current order): deterministic, so the same layer gives the same bytes."""
+    bounds = shapely.bounds(geoms)
+    cx, cy = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+    known = ~np.isnan(cx)
+    key = np.full(len(geoms), np.iinfo(np.int64).max)
+    if known.any():
+        lo = np.array([cx[known].min(), cy[known].min()])
+        span = max(float(cx[known].max() - lo[0]), float(cy[known].max() - lo[1]), 1e-12)
+        cells = (1 << HILBERT_ORDER) - 1
+        gx = np.floor((cx[known] - lo[0]) / span * cells)
+        gy = np.floor((cy[known] - lo[1]) / span * cells)
+        key[known] = hilbert_index(gx, gy)
+    return np.lexsort((np.arange(len(geoms)), key))
+
+
+def row_group_rows(geoms: np.ndarray) -> int:
+    """Rows per row group: about ROW_GROUP_GEOMETRY_BYTES of WKB each (16 bytes a vertex)."""
+    per_row = 16 * max(float(np.mean(shapely.get_num_coordinates(geoms))), 1.0) if len(geoms) else 1.0
+    return max(MIN_ROW_GROUP_ROWS, int(ROW_GROUP_GEOMETRY_BYTES / per_row))
+
+
 def write_geoparquet(gdf: gpd.GeoDataFrame, target: Path) -> None:
+    geoms = gdf.geometry.to_numpy()
+    ordered = gdf.iloc[spatial_order(geoms)].reset_index(drop=True)
     with atomic_path(target) as tmp:
-        gdf.to_parquet(tmp, index=False, schema_version="1.1.0", write_covering_bbox=True,
-                       compression="zstd")
+        ordered.to_parquet(tmp, index=False, schema_version="1.1.0", write_covering_bbox=True,
+                           compression="zstd", row_group_size=row_group_rows(geoms))
 
 
 # GeoPackage stores the time it was written; fixed, so that the same inputs give the same bytes
@@ -147,4 +199,5 @@ def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
         for col in out.columns:  # GeoPackage has no nullable integer: write them as real numbers
             if str(out[col].dtype) == "Int64":
                 out[col] = out[col].astype("float64")
-        out.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio")
+        # through Arrow: the same bytes as row by row, a third faster
+        out.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio", use_arrow=True)

@@ -54,27 +54,20 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
         if not near.any():
             continue
         _register(con, "z_qpv", qpv.loc[near, ["code_qpv"]].reset_index(drop=True), qz[near])
-        zone_cells = pd.DataFrame(columns=["idcar", "ind"])
-        cgeom = np.empty(0, dtype=object)
-        cover = np.empty(0, dtype=object)
-        if cells is not None and len(cells):
-            sq = to_epsg(cell_squares(cells), cells["epsg"].to_numpy(), epsg)
-            inside = shapely.intersects(sq, env)
-            zone_cells, cgeom = cells.loc[inside, ["idcar", "ind"]].reset_index(drop=True), sq[inside]
-            if emprise is not None and len(emprise):
-                rect = shapely.box(emprise["xmin"], emprise["ymin"], emprise["xmax"], emprise["ymax"])
-                cover = to_epsg(rect, emprise["epsg"].to_numpy(), epsg)
-            elif len(cgeom):
-                cover = np.empty(0, dtype=object)   # a national file covers everything
-        if not len(cgeom):
-            # no cells on this ground: cover nothing, so that every IRIS falls back to area
-            cover = np.array([shapely.Point(0, 0).buffer(1e-9)], dtype=object)
         # only the ground around QPVs enters the SQL: nationally, most of France's 49 000 IRIS and
         # 2 million cells cannot change a weight. Kept: the IRIS holding a QPV, the cells on them,
         # every IRIS those cells touch (a cell's people are shared among all its pieces), and the
         # cells on these (each kept IRIS's own density is measured on all its cells).
         useful = np.zeros(len(igeom), dtype=bool)
         useful[np.unique(shapely.STRtree(qz[near]).query(igeom, predicate="intersects")[0])] = True
+        zone_cells, cgeom, any_cell = _zone_cells(cells, igeom, useful, env, epsg)
+        cover = np.empty(0, dtype=object)           # a national file covers everything
+        if any_cell and emprise is not None and len(emprise):
+            rect = shapely.box(emprise["xmin"], emprise["ymin"], emprise["xmax"], emprise["ymax"])
+            cover = to_epsg(rect, emprise["epsg"].to_numpy(), epsg)
+        if not any_cell:
+            # no cells on this ground: cover nothing, so that every IRIS falls back to area
+            cover = np.array([shapely.Point(0, 0).buffer(1e-9)], dtype=object)
         if len(cgeom):
             cell_tree = shapely.STRtree(cgeom)
             first = np.unique(cell_tree.query(igeom[useful], predicate="intersects")[1])
@@ -93,6 +86,45 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
     weights["poids"] = weights["poids_carreaux"].where(weights["poids_carreaux"].notna(), weights["poids_surface"])
     weights["source_poids"] = np.where(weights["poids_carreaux"].notna(), "carreaux_200m", "surface")
     return weights.sort_values(["code_qpv", "code_iris"]).reset_index(drop=True)
+
+
+def cells_near(cells: pd.DataFrame, rects: np.ndarray, epsg: int) -> np.ndarray:
+    """Which cells may touch one of `rects` (polygons in `epsg`): a superset, found on the cells'
+    integer grid (the rectangles' bounds in the cells' CRS, one cell round) before any square is
+    made, so that a national grid of 2.3 million cells costs a few array operations."""
+    keep = np.zeros(len(cells), dtype=bool)
+    if not len(rects) or not len(cells):
+        return keep
+    rects = shapely.segmentize(np.asarray(rects, dtype=object), 1_000.0)   # edges bend when reprojected
+    for (cell_epsg, size), idx in cells.groupby(["epsg", "size"]).indices.items():
+        x0, y0 = cells["x0"].to_numpy()[idx], cells["y0"].to_numpy()[idx]
+        gx, gy = int(x0.min()), int(y0.min())
+        ix, iy = (x0 - gx) // size, (y0 - gy) // size
+        mask = np.zeros((int(iy.max()) + 1, int(ix.max()) + 1), dtype=bool)
+        bounds = shapely.bounds(to_epsg(rects, np.full(len(rects), epsg), int(cell_epsg)))
+        lo = np.floor((bounds[:, :2] - [gx, gy]) / size).astype(np.int64) - 1
+        hi = np.floor((bounds[:, 2:] - [gx, gy]) / size).astype(np.int64) + 2
+        for (c0, r0), (c1, r1) in zip(lo.clip(0), hi.clip(0)):
+            mask[r0:r1, c0:c1] = True
+        keep[idx] = mask[iy, ix]
+    return keep
+
+
+def _zone_cells(cells: pd.DataFrame, igeom: np.ndarray, useful: np.ndarray, env, epsg: int,
+                margin: float = 300.0) -> tuple[pd.DataFrame, np.ndarray, bool]:
+    """The cells that can change a weight in this zone (those on the IRIS near a QPV, a cell's
+    reach round), their squares in the zone's CRS, and whether the zone has any cell at all."""
+    if cells is None or not len(cells):
+        return pd.DataFrame(columns=["idcar", "ind"]), np.empty(0, dtype=object), False
+    reach = shapely.box(*(shapely.bounds(igeom[useful]) + [-margin, -margin, margin, margin]).T)
+    around = np.unique(shapely.STRtree(igeom).query(reach, predicate="intersects")[1])
+    rects = shapely.box(*(shapely.bounds(igeom[around]) + [-margin, -margin, margin, margin]).T)
+    candidates = cells_near(cells, rects, epsg)
+    sq = to_epsg(cell_squares(cells[candidates]), cells["epsg"].to_numpy()[candidates], epsg)
+    inside = shapely.intersects(sq, env)
+    chosen = cells.loc[candidates, ["idcar", "ind"]].reset_index(drop=True)
+    any_cell = bool(inside.any()) or bool(cells_near(cells, np.array([env], dtype=object), epsg).any())
+    return chosen[inside].reset_index(drop=True), sq[inside], any_cell
 
 
 def calibrate(weights: pd.DataFrame, iris_population: pd.Series, targets: pd.Series,
