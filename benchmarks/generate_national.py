@@ -402,7 +402,7 @@ def write_arcep(g: gpd.GeoDataFrame, scale: float, out: Path) -> bool:
     code = moved.reindex(rows["code_insee"]).to_numpy()
     rows["code_insee"], rows["nom_com"] = code, "Commune " + code
     rows["code_dep"], rows["code_reg"] = com.loc[code, "dep"].to_numpy(), com.loc[code, "reg"].to_numpy()
-    target = out / "arcep_debit/2019/commune-debit-beta.csv"
+    target = out / "arcep_fixe/2019/commune-debit-beta.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(disclaimer.encode() + _csv(rows))
     return True
@@ -500,7 +500,7 @@ def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True,
     write_epci(g, rng, out)
     qpv = write_qpv(g, rng, scale, out)
     write_cells(g, qpv, rng, scale, out)
-    real = {"insee_bpe": write_bpe(g, scale, out), "arcep_debit": write_arcep(g, scale, out)}
+    real = {"insee_bpe": write_bpe(g, scale, out), "arcep_fixe": write_arcep(g, scale, out)}
     if sirene:  # SIRENE draws from its own seed: the other files can be rewritten without it
         write_sirene(g, qpv, scale, seed, out, csv=csv_sirene)
     meta = {"scale": scale, "seed": seed, "iris": int(len(g)), "communes": int(g["code_commune"].nunique()),
@@ -512,9 +512,7 @@ def generate(scale: float, out: Path, seed: int = 2024, csv_sirene: bool = True,
 
 # Sources of the dataset read only when the registry knows them (their readers are recent).
 OPTIONAL = {"insee_bpe": "insee_bpe/2019/bpe19_ensemble_csv.zip",
-            "arcep_debit": "arcep_debit/2019/commune-debit-beta.csv"}
-OPTIONAL_IDS = {"insee_bpe": ("insee_bpe", "bpe", "bpe_ensemble", "insee_bpe_ensemble"),
-                "arcep_debit": ("arcep_debit", "arcep_commune", "arcep_couverture_fixe", "arcep")}
+            "arcep_fixe": "arcep_fixe/2019/commune-debit-beta.csv"}
 
 
 def inputs(out: Path, sirene: str = "zip", edition: str = SIRENE_EDITIONS[0]) -> dict[str, list[Path]]:
@@ -543,9 +541,8 @@ def inputs(out: Path, sirene: str = "zip", edition: str = SIRENE_EDITIONS[0]) ->
         known = set(load_registry())
     except ImportError:
         known = set()
-    for name, rel in OPTIONAL.items():
-        sid = next((i for i in OPTIONAL_IDS[name] if i in known), None)
-        if sid is not None and (out / rel).exists():
+    for sid, rel in OPTIONAL.items():
+        if sid in known and (out / rel).exists():
             given[sid] = [out / rel]
     return given
 
