@@ -55,12 +55,10 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
             continue
         _register(con, "z_qpv", qpv.loc[near, ["code_qpv"]].reset_index(drop=True), qz[near])
         # only the ground around QPVs enters the SQL: nationally, most of France's 49 000 IRIS and
-        # 2 million cells cannot change a weight. Kept: the IRIS holding a QPV, the cells on them,
-        # every IRIS those cells touch (a cell's people are shared among all its pieces), and the
-        # cells on these (each kept IRIS's own density is measured on all its cells).
+        # 2 million cells cannot change a weight (_zone_cells says which can)
         useful = np.zeros(len(igeom), dtype=bool)
         useful[np.unique(shapely.STRtree(qz[near]).query(igeom, predicate="intersects")[0])] = True
-        zone_cells, cgeom, any_cell = _zone_cells(cells, igeom, useful, env, epsg)
+        zone_cells, cgeom, any_cell, useful = _zone_cells(cells, igeom, useful, env, epsg)
         cover = np.empty(0, dtype=object)           # a national file covers everything
         if any_cell and emprise is not None and len(emprise):
             rect = shapely.box(emprise["xmin"], emprise["ymin"], emprise["xmax"], emprise["ymax"])
@@ -68,12 +66,6 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
         if not any_cell:
             # no cells on this ground: cover nothing, so that every IRIS falls back to area
             cover = np.array([shapely.Point(0, 0).buffer(1e-9)], dtype=object)
-        if len(cgeom):
-            cell_tree = shapely.STRtree(cgeom)
-            first = np.unique(cell_tree.query(igeom[useful], predicate="intersects")[1])
-            useful[np.unique(shapely.STRtree(cgeom[first]).query(igeom, predicate="intersects")[0])] = True
-            on = np.unique(cell_tree.query(igeom[useful], predicate="intersects")[1])
-            zone_cells, cgeom = zone_cells.iloc[on].reset_index(drop=True), cgeom[on]
         _register(con, "z_iris", part.loc[useful, ["code_iris"]].reset_index(drop=True), igeom[useful])
         _register(con, "z_cells", zone_cells, cgeom)
         _register(con, "z_cover", pd.DataFrame(index=range(len(cover))), cover)
@@ -110,21 +102,33 @@ def cells_near(cells: pd.DataFrame, rects: np.ndarray, epsg: int) -> np.ndarray:
     return keep
 
 
-def _zone_cells(cells: pd.DataFrame, igeom: np.ndarray, useful: np.ndarray, env, epsg: int,
-                margin: float = 300.0) -> tuple[pd.DataFrame, np.ndarray, bool]:
-    """The cells that can change a weight in this zone (those on the IRIS near a QPV, a cell's
-    reach round), their squares in the zone's CRS, and whether the zone has any cell at all."""
+def _zone_cells(cells: pd.DataFrame | None, igeom: np.ndarray, useful: np.ndarray, env, epsg: int
+                ) -> tuple[pd.DataFrame, np.ndarray, bool, np.ndarray]:
+    """The cells that can change a weight in this zone, their squares in the zone's CRS, whether
+    the zone has any cell at all, and the IRIS kept (`useful` grown). Kept, as the SQL needs them:
+    the IRIS holding a QPV (`useful`), the cells on them, every IRIS those cells touch (a cell's
+    people are shared among all its pieces), and the cells on these (each kept IRIS's own density
+    is measured on all its cells). Squares are only made for cells near these IRIS (cells_near)."""
+    empty = pd.DataFrame(columns=["idcar", "ind"]), np.empty(0, dtype=object)
     if cells is None or not len(cells):
-        return pd.DataFrame(columns=["idcar", "ind"]), np.empty(0, dtype=object), False
-    reach = shapely.box(*(shapely.bounds(igeom[useful]) + [-margin, -margin, margin, margin]).T)
-    around = np.unique(shapely.STRtree(igeom).query(reach, predicate="intersects")[1])
-    rects = shapely.box(*(shapely.bounds(igeom[around]) + [-margin, -margin, margin, margin]).T)
-    candidates = cells_near(cells, rects, epsg)
-    sq = to_epsg(cell_squares(cells[candidates]), cells["epsg"].to_numpy()[candidates], epsg)
-    inside = shapely.intersects(sq, env)
-    chosen = cells.loc[candidates, ["idcar", "ind"]].reset_index(drop=True)
-    any_cell = bool(inside.any()) or bool(cells_near(cells, np.array([env], dtype=object), epsg).any())
-    return chosen[inside].reset_index(drop=True), sq[inside], any_cell
+        return *empty, False, useful
+    any_cell = bool(cells_near(cells, np.array([env], dtype=object), epsg).any())
+
+    def squares_on(iris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (into cells) and squares of the cells touching these IRIS, in cell order."""
+        near = np.flatnonzero(cells_near(cells, shapely.envelope(igeom[iris]), epsg))
+        sq = to_epsg(cell_squares(cells.iloc[near]), cells["epsg"].to_numpy()[near], epsg)
+        inside = shapely.intersects(sq, env)
+        near, sq = near[inside], sq[inside]
+        hit = np.unique(shapely.STRtree(sq).query(igeom[iris], predicate="intersects")[1])
+        return near[hit], sq[hit]
+
+    _, first = squares_on(useful)
+    if len(first):
+        useful = useful.copy()
+        useful[np.unique(shapely.STRtree(first).query(igeom, predicate="intersects")[0])] = True
+    on, sq = squares_on(useful)
+    return cells.iloc[on][["idcar", "ind"]].reset_index(drop=True), sq, any_cell, useful
 
 
 def calibrate(weights: pd.DataFrame, iris_population: pd.Series, targets: pd.Series,

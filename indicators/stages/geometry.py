@@ -12,7 +12,9 @@ sum of its parts' areas) and, when the check fails, the group is unioned the gen
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -61,10 +63,17 @@ def polygonal(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     return out, int(invalid.sum())
 
 
+@functools.lru_cache(maxsize=64)
+def _transformer(source: int, target: int, thread: int) -> Transformer:
+    """One per CRS pair and thread (making one costs about a second; they are not shared
+    between threads)."""
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
 def _transform(geoms: np.ndarray, source: int, target: int) -> np.ndarray:
     if source == target:
         return geoms
-    t = Transformer.from_crs(source, target, always_xy=True)
+    t = _transformer(int(source), int(target), threading.get_ident())
     return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
