@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 
 from indicators.db import run_sql
-from indicators.stages.geometry import to_epsg
+from indicators.stages.geometry import to_epsg, transform_xy
 
 ZONES = {"metropole": 2154, "971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
 SEUIL_CLASSE = 0.9
@@ -23,9 +23,26 @@ def zone_of(departement: str) -> str:
     return departement if departement in ZONES else "metropole"
 
 
-def cell_squares(cells: pd.DataFrame) -> np.ndarray:
+def cell_squares(cells: pd.DataFrame, epsg: int | None = None) -> np.ndarray:
+    """The cells' squares, in `epsg` if given. Neighbouring cells share their corners: each grid
+    node is reprojected once (a quarter of the points), the rings written as shapely.box does."""
     x0, y0, size = cells["x0"].to_numpy(float), cells["y0"].to_numpy(float), cells["size"].to_numpy(float)
-    return shapely.box(x0, y0, x0 + size, y0 + size)
+    if epsg is None:
+        return shapely.box(x0, y0, x0 + size, y0 + size)
+    out = np.empty(len(cells), dtype=object)
+    # box's ring: (x1, y0) (x1, y1) (x0, y1) (x0, y0) (x1, y0), as steps on the grid
+    dx, dy = np.array([1, 1, 0, 0, 1]), np.array([0, 1, 1, 0, 0])
+    for (cell_epsg, step), idx in cells.groupby(["epsg", "size"]).indices.items():
+        ix = ((x0[idx] - x0[idx].min()) // step).astype(np.int64)
+        iy = ((y0[idx] - y0[idx].min()) // step).astype(np.int64)
+        width = int(iy.max()) + 2
+        node = ((ix[:, None] + dx) * width + iy[:, None] + dy).ravel()
+        unique, inverse = np.unique(node, return_inverse=True)
+        nx = x0[idx].min() + (unique // width) * float(step)
+        ny = y0[idx].min() + (unique % width) * float(step)
+        tx, ty = transform_xy(nx, ny, int(cell_epsg), epsg)
+        out[idx] = shapely.polygons(np.stack([tx[inverse], ty[inverse]], axis=-1).reshape(-1, 5, 2))
+    return out
 
 
 def _register(con, name: str, frame: pd.DataFrame, geoms: np.ndarray) -> None:
@@ -117,7 +134,7 @@ def _zone_cells(cells: pd.DataFrame | None, igeom: np.ndarray, useful: np.ndarra
     def squares_on(iris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Indices (into cells) and squares of the cells touching these IRIS, in cell order."""
         near = np.flatnonzero(cells_near(cells, shapely.envelope(igeom[iris]), epsg))
-        sq = to_epsg(cell_squares(cells.iloc[near]), cells["epsg"].to_numpy()[near], epsg)
+        sq = cell_squares(cells.iloc[near], epsg)
         inside = shapely.intersects(sq, env)
         near, sq = near[inside], sq[inside]
         hit = np.unique(shapely.STRtree(sq).query(igeom[iris], predicate="intersects")[1])

@@ -70,6 +70,12 @@ def _transformer(source: int, target: int, thread: int) -> Transformer:
     return Transformer.from_crs(source, target, always_xy=True)
 
 
+def transform_xy(x: np.ndarray, y: np.ndarray, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+    if source == target:
+        return x, y
+    return _transformer(int(source), int(target), threading.get_ident()).transform(x, y)
+
+
 def _transform(geoms: np.ndarray, source: int, target: int) -> np.ndarray:
     if source == target:
         return geoms
