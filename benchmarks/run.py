@@ -126,10 +126,11 @@ def published_files(out: Path) -> dict[str, bytes]:
             and not p.name.startswith("run_report")}
 
 
-def bbox_share(layer: Path) -> tuple[float, float, int]:
+def bbox_share(layer: Path) -> tuple[float, float, int, float]:
     """For a bbox query of each département (its IRIS's extent) on the layer: the share of row
     groups whose bbox column statistics overlap it (the row groups a reader must fetch). Mean and
-    max over the départements, and the number of row groups."""
+    max over the départements, the number of row groups, and the mean share of the file's
+    compressed bytes those row groups hold."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -138,21 +139,24 @@ def bbox_share(layer: Path) -> tuple[float, float, int]:
     cover = geo["columns"][geo["primary_column"]]["covering"]["bbox"]
     paths = {k: ".".join(v) for k, v in cover.items()}
     names = [pf.schema.column(i).path for i in range(pf.metadata.num_columns)]
-    stats = []
+    stats, sizes = [], []
     for rg in range(pf.metadata.num_row_groups):
-        col = lambda k: pf.metadata.row_group(rg).column(names.index(paths[k])).statistics
+        group = pf.metadata.row_group(rg)
+        col = lambda k: group.column(names.index(paths[k])).statistics
         stats.append((col("xmin").min, col("ymin").min, col("xmax").max, col("ymax").max))
+        sizes.append(sum(group.column(i).total_compressed_size for i in range(group.num_columns)))
     t = pq.read_table(layer, columns=["code_departement", cover["xmin"][0]])
     box = t.column(cover["xmin"][0]).combine_chunks()
     deps = t.column("code_departement").to_pylist()
-    shares = []
+    shares, byte_shares = [], []
     for dep in sorted(set(deps)):
         mask = pc.equal(t.column("code_departement"), dep)
         b = {k: pc.filter(box.field(k), mask) for k in ("xmin", "ymin", "xmax", "ymax")}
         q = (pc.min(b["xmin"]).as_py(), pc.min(b["ymin"]).as_py(), pc.max(b["xmax"]).as_py(), pc.max(b["ymax"]).as_py())
-        hit = sum(1 for s in stats if s[0] <= q[2] and s[2] >= q[0] and s[1] <= q[3] and s[3] >= q[1])
-        shares.append(hit / len(stats))
-    return sum(shares) / len(shares), max(shares), len(stats)
+        hit = [s[0] <= q[2] and s[2] >= q[0] and s[1] <= q[3] and s[3] >= q[1] for s in stats]
+        shares.append(sum(hit) / len(stats))
+        byte_shares.append(sum(b for b, h in zip(sizes, hit) if h) / sum(sizes))
+    return sum(shares) / len(shares), max(shares), len(stats), sum(byte_shares) / len(byte_shares)
 
 
 BASELINE = """
@@ -275,7 +279,7 @@ def main() -> None:
     baseline_s, base_peak, brc = measure([sys.executable, "-c", BASELINE.format(here=str(HERE), data=str(data), target=str(target), sirene=args.sirene,
                                                         edition=current)],
                                          timeout=args.baseline_timeout)
-    share, share_max, row_groups = bbox_share(out / "iris.parquet") if rc == 0 else (None, None, None)
+    share, share_max, row_groups, bytes_share = bbox_share(out / "iris.parquet") if rc == 0 else (None,) * 4
     result = {
         "scale": args.scale,
         "refresh_s": round(refresh_s, 2) if rc == 0 else None,
@@ -290,6 +294,7 @@ def main() -> None:
         "bbox_row_groups_share": round(share, 4) if share is not None else None,
         "bbox_row_groups_share_max": round(share_max, 4) if share_max is not None else None,
         "iris_row_groups": row_groups,
+        "bbox_bytes_share": round(bytes_share, 4) if bytes_share is not None else None,
     }
     meta = json.loads(meta_path.read_text())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
