@@ -536,11 +536,8 @@ def inputs(out: Path, sirene: str = "zip", edition: str = SIRENE_EDITIONS[0]) ->
         "sirene_unites_legales": [s / f"StockUniteLegale_utf8.{ext}"],
         "sirene_geolocalisation": [s / f"GeolocalisationEtablissement_Sirene_pour_etudes_statistiques_utf8.{ext}"],
     }
-    try:
-        from indicators.registry import load_registry
-        known = set(load_registry())
-    except ImportError:
-        known = set()
+    from indicators.sources.registry import load_registry
+    known = set(load_registry())
     for sid, rel in OPTIONAL.items():
         if sid in known and (out / rel).exists():
             given[sid] = [out / rel]

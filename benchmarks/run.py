@@ -162,7 +162,7 @@ def bbox_share(layer: Path) -> tuple[float, float, int, float]:
 BASELINE = """
 import sys, json, zipfile
 import numpy as np, pandas as pd
-sys.path.insert(0, {here!r})
+sys.path.insert(0, {here!r}); sys.path.insert(0, {root!r})
 from pathlib import Path
 from generate_national import inputs
 inp = inputs(Path({data!r}), {sirene!r}, {edition!r})
@@ -192,6 +192,36 @@ for k, (num, den) in ind.items():
         ok = df[num].notna() & df[den].notna()
         s = df[num].where(ok).groupby(df["REG"]).transform("sum") / df[den].where(ok).groupby(df["REG"]).transform("sum")
     pts[k] = 100 * x / s
+def pooled(num, den):
+    ok = num.notna() & den.notna()
+    return num.where(ok).groupby(df["REG"]).transform("sum") / den.where(ok).groupby(df["REG"]).transform("sum")
+# ARCEP (when the run reads it): a commune's premises shared among its IRIS by households;
+# eligible at 3 Mbit/s or more; points (1 - x) / (1 - s), at most 200
+if "arcep_fixe" in inp:
+    a = pd.read_csv(inp["arcep_fixe"][0], sep=";", skiprows=1, dtype={{"code_insee": str}})
+    a["elig"] = a[["elig_hd3", "elig_hd8", "elig_thd30", "elig_thd100", "elig_thd1g"]].sum(axis=1)
+    a = a.groupby("code_insee")[["nbr", "elig"]].sum()
+    ville = df["COM"].where(~df["COM"].between("75101", "75120"), "75056")
+    ville = ville.where(~ville.between("69381", "69389"), "69123").where(~ville.between("13201", "13216"), "13055")
+    men = df["C16_MEN"].fillna(0); tot = men.groupby(ville).transform("sum")
+    popv = df["P16_POP"].fillna(0); totp = popv.groupby(ville).transform("sum")
+    part = np.where(tot > 0, men / tot.where(tot > 0), np.where(totp > 0, popv / totp.where(totp > 0), 1 / ville.map(ville.value_counts())))
+    num_cf, den_cf = ville.map(a["elig"]) * part, ville.map(a["nbr"]) * part
+    x = num_cf / den_cf.where(den_cf > 0)
+    pts["couverture_fixe"] = 100 * ((1 - x) / (1 - pooled(num_cf, den_cf))).clip(upper=2.0)
+# BPE (when the run reads it): equipments of the listed types per IRIS over the population
+if "insee_bpe" in inp:
+    from indicators.sources.readers.bpe import PUBLIC_SERVICES
+    with zipfile.ZipFile(inp["insee_bpe"][0]) as zf:
+        b = pd.read_csv(zf.open(zf.namelist()[0]), sep=";", dtype=str)
+    covered = df["DEP"].isin(set(b["DEP"]))     # the BPE lists every equipment of its départements
+    b = b[b["TYPEQU"].isin(list(PUBLIC_SERVICES))]
+    b["iris"] = np.where(b["DCIRIS"].str.len() == 5, b["DCIRIS"] + "0000", b["DCIRIS"].str.replace("_", ""))
+    n = b.assign(n=b["NB_EQUIP"].astype(float)).groupby("iris")["n"].sum()
+    num_sp = df["IRIS"].map(n).fillna(0).where(covered)
+    den_sp = df["P16_POP"].where(num_sp.notna())
+    x = num_sp / den_sp.where(den_sp > 0)
+    pts["services_publics"] = 100 * (2 - x / pooled(num_sp, den_sp)).clip(lower=0.0)
 # income threshold: population-weighted median of communal medians over the region
 com = df.groupby("COM").agg(REG=("REG", "first"), pop=("P16_POP", "sum"), med=("MED16", "first"))
 iris_med = df.groupby("COM")["rev"].median()
@@ -200,7 +230,8 @@ def wmed(g):
     return g.loc[c >= c.iloc[-1] / 2, "med"].iloc[0] if len(g) else np.nan
 thr = com.groupby("REG").apply(wmed)
 pts["revenu_median"] = 100 * (2 - df["rev"] / df["REG"].map(thr))
-score = pd.DataFrame(pts).mean(axis=1)
+points = pd.DataFrame(pts)
+score = points.mean(axis=1)
 # SIRENE, the newcomer's way: read everything with pandas
 def sz(sid, sep, cols):
     if inp[sid][0].suffix == ".parquet":
@@ -228,7 +259,7 @@ hit = gpd.sjoin(pts, iris.set_crs(2154, allow_override=True), predicate="within"
 e.loc[e["code_iris"].isna(), "code_iris"] = e.loc[e["code_iris"].isna(), "siret"].map(hit)
 e = e[e["code_iris"].notna()]
 cnt = e.groupby(["code_iris", "activitePrincipaleEtablissement"]).size().unstack(fill_value=0)
-out = pd.DataFrame({{"code_iris": df["IRIS"], "score_global": score}})
+out = pd.DataFrame({{"code_iris": df["IRIS"], "score_global": score}}).join(points.add_prefix("pts_"))
 out["livreurs"] = out["code_iris"].map(cnt.get("53.20Z", pd.Series(dtype=int))).fillna(0)
 out["vtc"] = out["code_iris"].map(cnt.get("49.32Z", pd.Series(dtype=int))).fillna(0)
 out.to_parquet({target!r})
@@ -276,7 +307,7 @@ def main() -> None:
     identical = (published_files(out) == published_files(monthly)) if rc == rc_prev == rc_monthly == 0 else None
     floor_s = floor(data, args.sirene, current)
     target = out / "baseline.parquet"
-    baseline_s, base_peak, brc = measure([sys.executable, "-c", BASELINE.format(here=str(HERE), data=str(data), target=str(target), sirene=args.sirene,
+    baseline_s, base_peak, brc = measure([sys.executable, "-c", BASELINE.format(here=str(HERE), root=str(ROOT), data=str(data), target=str(target), sirene=args.sirene,
                                                         edition=current)],
                                          timeout=args.baseline_timeout)
     share, share_max, row_groups, bytes_share = bbox_share(out / "iris.parquet") if rc == 0 else (None,) * 4
