@@ -289,3 +289,17 @@ def test_build_keeps_the_previous_map_when_it_fails(sample_run, tmp_path, monkey
     assert (layers / "carte" / "index.html").read_text() == "previous"
     assert [p.name for p in layers.iterdir() if p.name.startswith(".carte")] == []
     shutil.rmtree(layers / "carte")
+
+
+def test_run_with_carte_writes_the_map(sample_run, tmp_path):
+    """`fragilite run --carte`: the refresh (here up to date, nothing recomputed), then the map."""
+    from typer.testing import CliRunner
+
+    from indicators.cli import app
+
+    out, _ = sample_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("carte"))
+    result = CliRunner().invoke(app, ["run", "--out", str(copy), "--carte"])
+    assert result.exit_code == 0, result.output
+    assert (copy / "carte" / "index.html").exists() and (copy / "carte" / "data" / "iris.js").exists()
