@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, required=True)
     parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--screenshot", type=Path, default=None)
     args = parser.parse_args()
     data = args.data or HERE / "data" / str(args.scale)
@@ -129,8 +129,10 @@ def main() -> None:
         "pmtiles_mb": round(sum(v for k, v in sizes.items() if k.endswith(".pmtiles")) / 2**20, 1),
         "fiches_mb": round(sum(p.stat().st_size for p in (target / "carte" / "fiches").iterdir()) / 2**20, 1),
         "first_draw_ms_median": statistics.median(r["first_draw_ms"] for r in loads),
+        "first_draw_ms_min": min(r["first_draw_ms"] for r in loads),
         "load_s_median": statistics.median(r["load_s"] for r in loads), "loads": loads,
         "refresh_s": round(refresh_s, 1) if refresh_s else None,
+        "load_average": [round(x, 1) for x in os.getloadavg()],   # 2 cores: above 2, others' work slows ours
     }
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; dataset SYNTHETIC, scale {args.scale}")
     for k, v in result.items():

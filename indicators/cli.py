@@ -192,7 +192,7 @@ def print_explanation_2023(expl: dict) -> None:
 @app.command()
 def carte(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="folder of the layers; the map goes to OUT/carte/"),
-    mode: str = typer.Option("auto", "--mode", help="auto (inline under 30 MB of polygons, PMTiles above), inline or tiles"),
+    mode: str = typer.Option("auto", "--mode", help="auto (inline up to 4 million vertices in the layers, PMTiles above), inline or tiles"),
     serve: bool = typer.Option(False, "--serve", help="then serve the map on http://127.0.0.1:PORT (range requests; loopback only)"),
     port: int = typer.Option(8000, "--port", help="port of --serve"),
 ) -> None:

@@ -267,11 +267,14 @@ def test_tiles_bundle_served_over_http(sample_run, tmp_path, browser):
 
 
 def test_auto_mode_picks_tiles_above_the_threshold(monkeypatch):
-    drawn = {"iris": ["x" * 600], "communes": ["y" * 500]}
-    assert carte_build.choose_mode("auto", drawn) == "inline"
-    monkeypatch.setattr(carte_build, "INLINE_MAX_BYTES", 1000)
-    assert carte_build.choose_mode("auto", drawn) == "tiles"
-    assert carte_build.choose_mode("inline", drawn) == "inline"
+    square = shapely.box(0, 0, 1, 1)                 # 5 vertices
+    layers = {"iris": gpd.GeoDataFrame(geometry=[square] * 100), "communes": gpd.GeoDataFrame(geometry=[square] * 60)}
+    assert carte_build.choose_mode("auto", layers) == "inline"
+    monkeypatch.setattr(carte_build, "INLINE_MAX_VERTICES", 799)
+    assert carte_build.choose_mode("auto", layers) == "tiles"
+    assert carte_build.choose_mode("inline", layers) == "inline"
+    with pytest.raises(Exception, match="unknown map mode"):
+        carte_build.choose_mode("svg", layers)
 
 
 def test_build_keeps_the_previous_map_when_it_fails(sample_run, tmp_path, monkeypatch):

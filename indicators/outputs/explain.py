@@ -83,11 +83,12 @@ def _header(level: str, row: Mapping) -> dict:
             "population": _num(row.get("population")), "method": _text(row.get("methode"))}
 
 
-def explanation(level: str, row: Mapping, dictionary: Mapping | None = None) -> dict:
-    """Everything a reader needs to check one unit's score (see the module's docstring)."""
+def explanation(level: str, row: Mapping, dictionary: Mapping | None = None, meta: list[dict] | None = None) -> dict:
+    """Everything a reader needs to check one unit's score (see the module's docstring). meta:
+    indicator_meta(dictionary), when the caller explains many units."""
     if _text(row.get("methode")) == IFN_2023:
         return explanation_2023(level, row, dictionary)
-    meta = indicator_meta(dictionary)
+    meta = meta or indicator_meta(dictionary)
     indicators = []
     for m in meta:
         ind = m["id"]

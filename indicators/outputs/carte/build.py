@@ -9,7 +9,7 @@
     fiches/NNN.js                        the units' explanations, sharded by a hash of the code
 
 Two ways to carry the polygons, chosen by size (`mode="auto"`):
-- inline, when all levels' GeoJSON weighs at most INLINE_MAX_BYTES: the data travels in the
+- inline, when the layers hold at most INLINE_MAX_VERTICES vertices: the data travels in the
   bundle's own scripts (`data/iris.js` calls FRAGILITE.couche(...)), so the map opens from disk
   (file://, where browsers refuse fetch and range requests);
 - tiles, above it (all of France): one PMTiles archive per level, built by tippecanoe, read with
@@ -31,16 +31,19 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from indicators import __version__
-from indicators.errors import InputError
+from indicators.errors import FragiliteError
 from indicators.outputs import palette
 from indicators.outputs.carte import data as D
 from indicators.outputs.carte import geo
 from indicators.outputs.explain import KEY, LEVEL_LABELS, LEVELS, RELIABILITY, indicator_meta, read_dictionary, score_meta
 
 STATIC = Path(__file__).resolve().parent / "static"
-INLINE_MAX_BYTES = 30_000_000
+# the layers' own vertices (all levels) up to which the polygons travel inline: the sample's 1.7
+# million make 13 MB of scripts; all of France (15 million and more) goes to tiles
+INLINE_MAX_VERTICES = 4_000_000
 MODES = ("auto", "inline", "tiles")
 # the level drawn at each zoom when the reader leaves the choice to the map (QPVs: by choice)
 AUTO_ZOOM = {"regions": (0, 5), "departements": (5, 7), "epci": (7, 8.5), "communes": (8.5, 10.5),
@@ -62,7 +65,7 @@ def load_layers(out_dir: Path) -> dict[str, gpd.GeoDataFrame]:
             gdf = gpd.read_parquet(path)
             layers[level] = gdf.to_crs(4326) if gdf.crs and gdf.crs.to_epsg() != 4326 else gdf
     if not layers:
-        raise InputError(f"no layer (iris.parquet, communes.parquet…) in {out_dir}: run `fragilite run --out {out_dir}` first")
+        raise FragiliteError(f"no layer (iris.parquet, communes.parquet…) in {out_dir}: run `fragilite run --out {out_dir}` first")
     return layers
 
 
@@ -175,12 +178,12 @@ def _write(path: Path, text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def prepare_levels(layers, offered, dictionary):
+def prepare_levels(layers, offered, dictionary, mode):
     """Per level: the drawn features (GeoJSON text), the legends, fiches and search entries."""
     drawn, legends, fiches, search = {}, {}, {}, []
     for level, gdf in layers.items():
         df = D.with_platform_classes(gdf, offered)
-        geoms = geo.simplified(level, gdf.geometry.values)
+        geoms = geo.simplified(level, gdf.geometry.values, tiles=mode == "tiles")
         drawn[level] = geo.features(geoms, D.map_properties(level, df, offered))
         legends[level] = {ind["id"]: D.legend(level, df, ind, dictionary) for ind in offered}
         boxes = D.bboxes(gdf.geometry.values)
@@ -213,13 +216,14 @@ def write_fiches(fiches: dict[str, list[dict]], target: Path) -> tuple[int, int]
     return shards, written
 
 
-def choose_mode(mode: str, drawn: dict[str, list[str]]) -> str:
+def choose_mode(mode: str, layers: dict[str, gpd.GeoDataFrame]) -> str:
+    """inline up to INLINE_MAX_VERTICES vertices in all the layers, tiles above (or as asked)."""
     if mode not in MODES:
-        raise InputError(f"unknown map mode {mode!r}; choose one of {', '.join(MODES)}")
+        raise FragiliteError(f"unknown map mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode != "auto":
         return mode
-    size = sum(len(f) for feats in drawn.values() for f in feats)
-    return "inline" if size <= INLINE_MAX_BYTES else "tiles"
+    vertices = sum(int(shapely.get_num_coordinates(g.geometry.values).sum()) for g in layers.values())
+    return "inline" if vertices <= INLINE_MAX_VERTICES else "tiles"
 
 
 def build_carte(out_dir: Path, dest: Path | None = None, mode: str = "auto") -> dict:
@@ -230,8 +234,8 @@ def build_carte(out_dir: Path, dest: Path | None = None, mode: str = "auto") -> 
     layers = load_layers(out_dir)
     dictionary, report = read_dictionary(out_dir), read_report(out_dir)
     offered = D.indicators(layers)
-    drawn, legends, fiches, search = prepare_levels(layers, offered, dictionary)
-    mode = choose_mode(mode, drawn)
+    mode = choose_mode(mode, layers)
+    drawn, legends, fiches, search = prepare_levels(layers, offered, dictionary, mode)
     final.parent.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix=".carte.", dir=final.parent))
     try:

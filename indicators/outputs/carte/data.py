@@ -18,7 +18,7 @@ import shapely
 from indicators.stages.classes import classify
 from indicators.stages.methods import SCORE_LABELS, SCORES, class_column
 from indicators.outputs import palette
-from indicators.outputs.explain import KEY, LEVELS, NAME, RELIABILITY, compact, explanation
+from indicators.outputs.explain import KEY, LEVELS, NAME, RELIABILITY, compact, explanation, indicator_meta
 
 # overseas départements (and their régions): drawn in insets beside the mainland
 DROM = {"971": "Guadeloupe", "972": "Martinique", "973": "Guyane", "974": "La Réunion", "976": "Mayotte"}
@@ -121,14 +121,22 @@ def fnv1a(text: str) -> int:
 
 
 def fiches(level: str, df: pd.DataFrame, boxes: list[list[float]], dictionary: dict | None) -> dict[str, dict]:
-    """Each unit's explanation (explain.explanation, compacted) with its bounding box, by code."""
+    """Each unit's explanation (explain.explanation, compacted, indicator figures to seven
+    significant digits; scores untouched) with its bounding box, by code."""
     out = {}
+    meta = indicator_meta(dictionary)
     columns = [c for c in df.columns if c != "geometry"]
     for row, box in zip(df[columns].to_dict("records"), boxes):
-        entry = compact(explanation(level, row, dictionary))
+        entry = compact(explanation(level, row, dictionary, meta))
+        entry["indicators"] = [[_trim(v) for v in values] for values in entry["indicators"]]
         entry["bbox"] = box
         out[entry["code"]] = entry
     return out
+
+
+def _trim(v):
+    """Seven significant digits: the panel shows at most four; a national bundle halves."""
+    return float(f"{v:.7g}") if isinstance(v, float) else v
 
 
 def shard_count(n_units: int, per_shard: int = 300) -> int:

@@ -96,17 +96,18 @@
     if (TILES) def["source-layer"] = level;
     return def;
   }
-  function buildStyle(main) {
+  function shownIf(level) { return { visibility: level === state.shown ? "visible" : "none" }; }
+  function buildStyle(main) {    // drawn at state.shown already: the first frame is the full map
     var sources = {}, layers = [{ id: "mer", type: "background", paint: { "background-color": "#dce6ec" } }];
     C.levels.forEach(function (lv) { sources["s-" + lv.id] = sourceOf(lv.id); });
     var land = BACKGROUND[0] || C.levels[0].id;
     layers.push(layer({ id: "terre", type: "fill", paint: { "fill-color": "#f1efe9" } }, land));
     C.levels.forEach(function (lv) {
-      layers.push(layer({ id: "f-" + lv.id, type: "fill", layout: { visibility: "none" },
+      layers.push(layer({ id: "f-" + lv.id, type: "fill", layout: shownIf(lv.id),
         paint: { "fill-color": colourExpr(indicatorsById[state.indicator]), "fill-antialias": true } }, lv.id));
-      if (C.fiabilite) layers.push(layer({ id: "h-" + lv.id, type: "fill", layout: { visibility: "none" },
+      if (C.fiabilite) layers.push(layer({ id: "h-" + lv.id, type: "fill", layout: shownIf(lv.id),
         filter: [">", ["to-number", ["get", "fiabilite"], 0], 0], paint: { "fill-pattern": "hachures" } }, lv.id));
-      layers.push(layer({ id: "l-" + lv.id, type: "line", layout: { visibility: "none" },
+      layers.push(layer({ id: "l-" + lv.id, type: "line", layout: shownIf(lv.id),
         paint: { "line-color": "#ffffff", "line-opacity": 0.8,
           "line-width": ["interpolate", ["linear"], ["zoom"], 5, 0.15, 9, 0.5, 13, 1.2] } }, lv.id));
     });
@@ -114,12 +115,14 @@
       paint: { "line-color": "#6f7480", "line-width": ["interpolate", ["linear"], ["zoom"], 4, 0.4, 10, 1.4] } }, "departements"));
     if (LEVELS.regions) layers.push(layer({ id: "contour-regions", type: "line",
       paint: { "line-color": "#3c414c", "line-width": ["interpolate", ["linear"], ["zoom"], 4, 0.9, 10, 2.4] } }, "regions"));
-    if (LEVELS.qpv) layers.push(layer({ id: "contour-qpv", type: "line", minzoom: main ? 6 : 0,
+    if (LEVELS.qpv) layers.push(layer({ id: "contour-qpv", type: "line", minzoom: main ? 8 : 0,
       paint: { "line-color": C.palette.qpv, "line-width": ["interpolate", ["linear"], ["zoom"], 6, 0.8, 12, 2.2] } }, "qpv"));
     C.levels.forEach(function (lv) {
-      layers.push(layer({ id: "survol-" + lv.id, type: "line", filter: ["==", ["get", "code"], ""],
+      // hidden unless their level is shown: a source with no visible layer is not read (a
+      // national map would otherwise fetch the tiles of every level at every zoom)
+      layers.push(layer({ id: "survol-" + lv.id, type: "line", filter: ["==", ["get", "code"], ""], layout: shownIf(lv.id),
         paint: { "line-color": "#1d2433", "line-width": 1.6 } }, lv.id));
-      layers.push(layer({ id: "choix-" + lv.id, type: "line", filter: ["==", ["get", "code"], ""],
+      layers.push(layer({ id: "choix-" + lv.id, type: "line", filter: ["==", ["get", "code"], ""], layout: { visibility: "none" },
         paint: { "line-color": "#000000", "line-width": 3.2 } }, lv.id));
     });
     return { version: 8, sources: sources, layers: layers };
@@ -143,6 +146,13 @@
   function viewPadding() {      // the mainland beside the insets' column, not under it
     return { top: 24, right: 24, bottom: 24, left: C.insets.length ? 184 : 24 };
   }
+  function zoomToFit(bbox, el, pad) {   // what fitBounds will choose (Web Mercator, 512 px tiles)
+    function y(lat) { var s = Math.sin(lat * Math.PI / 180); return 0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI); }
+    var dx = (bbox[2] - bbox[0]) / 360, dy = Math.abs(y(bbox[3]) - y(bbox[1]));
+    var w = el.clientWidth - pad.left - pad.right, h = el.clientHeight - pad.top - pad.bottom;
+    return Math.log2(Math.min(w / (512 * Math.max(dx, 1e-9)), h / (512 * Math.max(dy, 1e-9))));
+  }
+  state.shown = levelAt(zoomToFit(C.main_bbox, document.getElementById("carte"), viewPadding()));
   var main = new maplibregl.Map({
     container: "carte", style: buildStyle(true), bounds: C.main_bbox, fitBoundsOptions: { padding: viewPadding() },
     minZoom: 2, maxZoom: 16, attributionControl: false, dragRotate: false, pitchWithRotate: false, touchPitch: false
@@ -175,12 +185,8 @@
   });
   var allMaps = [main].concat(insetMaps);
   var styled = allMaps.map(function (m) {
-    return new Promise(function (resolve) {
-      m.on("load", function () {
-        if (C.fiabilite) m.addImage("hachures", hatchImage());
-        resolve(m);
-      });
-    });
+    m.on("styleimagemissing", function (e) { if (e.id === "hachures" && !m.hasImage("hachures")) m.addImage("hachures", hatchImage()); });
+    return new Promise(function (resolve) { m.on("load", function () { resolve(m); }); });
   });
 
   /* ---------- inline data: loaded as scripts, handed to every map ---------- */
@@ -203,13 +209,13 @@
   function setVisible(m, level) {
     C.levels.forEach(function (lv) {
       var v = lv.id === level ? "visible" : "none";
-      ["f-", "h-", "l-"].forEach(function (p) {
+      ["f-", "h-", "l-", "survol-"].forEach(function (p) {
         if (m.getLayer(p + lv.id)) m.setLayoutProperty(p + lv.id, "visibility", p === "h-" && !hatchOn() ? "none" : v);
       });
     });
   }
   function hatchOn() { return C.fiabilite && document.getElementById("voir-fiabilite").checked; }
-  function refreshLevel() {
+  function refreshLevel(first) {
     var level = levelAt(main.getZoom());
     var changed = level !== state.shown;
     state.shown = level;
@@ -217,8 +223,9 @@
     var tiles = LEVELS[level].tiles;
     if (TILES && main.getZoom() < tiles[0]) info.textContent = "Zoomez pour afficher les " + LEVELS[level].label.toLowerCase() + ".";
     else info.textContent = state.chosen === "auto" ? "Affiché : " + LEVELS[level].label + " (selon le zoom)" : "";
-    if (!changed) return Promise.resolve();
-    allMaps.forEach(function (m) { setVisible(m, level); });
+    if (!changed && first !== true) return Promise.resolve();
+    // (a style change, even to the same value, costs a frame: the first level is in the style)
+    if (changed) allMaps.forEach(function (m) { setVisible(m, level); });
     renderLegend();
     return ensureLevel(level);
   }
@@ -295,13 +302,20 @@
       var e = entries.filter(function (x) { return x.level === opts.level; })[0] || entries[0];
       state.selected = e;
       renderFiche(e);
-      allMaps.forEach(function (m) {
-        C.levels.forEach(function (lv) { m.setFilter("choix-" + lv.id, ["==", ["get", "code"], lv.id === e.level ? e.code : ""]); });
-      });
+      markSelected(e.level, e.code);
       ensureLevel(e.level);
       if (opts.fly !== false) main.fitBounds(e.bbox, { padding: 120, maxZoom: 13.5, duration: opts.instant ? 0 : 800 });
       if (decodeURIComponent(location.hash.slice(1)) !== e.code) history.replaceState(null, "", "#" + e.code);
     }).catch(function (err) { console.error(err); showMessage(err.message); });
+  }
+  function markSelected(level, code) {
+    allMaps.forEach(function (m) {
+      C.levels.forEach(function (lv) {
+        var on = lv.id === level && code;
+        m.setFilter("choix-" + lv.id, ["==", ["get", "code"], on ? code : ""]);
+        m.setLayoutProperty("choix-" + lv.id, "visibility", on ? "visible" : "none");
+      });
+    });
   }
   function swatch(k) {
     return '<span class="pastille" style="background:' + (k ? C.palette.classes[k] : C.palette.sans_classe) + '"></span>';
@@ -357,7 +371,7 @@
   function closeFiche() {
     document.getElementById("fiche").hidden = true;
     state.selected = null;
-    allMaps.forEach(function (m) { C.levels.forEach(function (lv) { m.setFilter("choix-" + lv.id, ["==", ["get", "code"], ""]); }); });
+    markSelected(null, "");
     history.replaceState(null, "", location.pathname + location.search);
     main.resize();
   }
@@ -469,6 +483,9 @@
     var level = levelAt(main.getZoom());
     var needed = BACKGROUND.concat([level]).concat(LEVELS.qpv ? ["qpv"] : []);
     return Promise.all(needed.map(ensureLevel)).then(function () {
+      // tiles: the frame that fired 'load' already drew the shown level (the style starts with
+      // it visible); inline: the data just handed over is drawn at the next 'idle'
+      if (TILES && main.loaded() && main.areTilesLoaded() && !main.isMoving()) return null;
       return new Promise(function (resolve) { main.once("idle", resolve); main.triggerRepaint(); });
     }).then(function () {
       F.firstDrawMs = performance.now();
@@ -485,7 +502,7 @@
       "(fragilite carte --serve, ou tout hébergement statique), pas depuis le disque.");
   }
   styled[0].then(function () {
-    refreshLevel();
+    refreshLevel(true);
     main.on("zoomend", refreshLevel);
     var start = decodeURIComponent(location.hash.slice(1));
     if (start) openCode(start, { instant: true });
