@@ -147,8 +147,10 @@ def zone_boxes(layers: dict[str, gpd.GeoDataFrame]) -> dict[str, list[float]]:
 
 
 def territory_name(layers: dict[str, pd.DataFrame]) -> str:
-    names = sorted(layers["regions"]["nom_region"].dropna().astype(str)) if "regions" in layers else []
-    return "France" if not names or len(names) > 4 else ", ".join(names)
+    """The régions' names, up to four; "France" beyond (or when they have no names)."""
+    regions = layers["regions"]["nom_region"] if "regions" in layers else pd.Series(dtype="string")
+    names = sorted(regions.dropna().astype(str))
+    return "France" if not names or len(regions) > 4 else ", ".join(names)
 
 
 def config(layers, offered, legends, dictionary, report, mode, shards, boxes) -> dict:
