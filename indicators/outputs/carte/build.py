@@ -38,6 +38,8 @@ from indicators.errors import FragiliteError
 from indicators.outputs import palette
 from indicators.outputs.carte import data as D
 from indicators.outputs.carte import geo
+from indicators.stages.deciles import INDICATORS_2023
+from indicators.stages.methods import IFN_2023
 from indicators.outputs.explain import KEY, LEVEL_LABELS, LEVELS, RELIABILITY, indicator_meta, read_dictionary, score_meta
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -126,16 +128,17 @@ def footer(report: dict, dictionary: dict | None, layers: dict[str, pd.DataFrame
                         "synthetique": any(isinstance(f, dict) and (f.get("synthetic") or _marked_synthetic(f.get("path", "")))
                                            for f in files)})
     first = next(iter(layers.values()))
-    ref = report.get("reference") or (dictionary or {}).get("reference")
-    return {"sources": sources,
-            "methode": (report.get("method") or (dictionary or {}).get("method")
-                        or (str(first["methode"].iloc[0]) if "methode" in first and len(first) else None)),
+    method = (report.get("method") or (dictionary or {}).get("method")
+              or (str(first["methode"].iloc[0]) if "methode" in first and len(first) else None))
+    ref = None if method == IFN_2023 else report.get("reference") or (dictionary or {}).get("reference")
+    return {"sources": sources, "methode": method,
             "reference": REFERENCE_LABELS.get(ref, ref),
             "editeurs": publishers(sources),
             "millesime_rp": int(first["millesime_rp"].dropna().iloc[0]) if "millesime_rp" in first and first["millesime_rp"].notna().any() else None,
             "calcule_le": report.get("finished"), "version": report.get("fragilite_version") or __version__,
             "classes": ((dictionary or {}).get("classes") or {}).get("libelle")
-                       or "classes 1 à 5 des couches (colonnes classe_*)"}
+                       or ("classes : quintiles des unités de chaque couche" if method == IFN_2023
+                           else "classes 1 à 5 des couches (colonnes classe_*)")}
 
 
 def zone_boxes(layers: dict[str, gpd.GeoDataFrame]) -> dict[str, list[float]]:
@@ -167,6 +170,8 @@ def config(layers, offered, legends, dictionary, report, mode, shards, boxes) ->
                     "qpv": palette.QPV_OUTLINE_COLOUR, "fragile": palette.UNRELIABLE_COLOUR,
                     "fragile_label": palette.UNRELIABLE_LABEL},
         "indicator_meta": indicator_meta(dictionary), "score_meta": score_meta(),
+        "deciles_meta": [{"id": n, "label": label, "source": ((dictionary or {}).get("columns", {}).get(f"val_{n}") or {}).get("source")}
+                         for n, label in INDICATORS_2023.items()],
         "fiches": {"shards": shards}, "main_zone": main, "main_bbox": boxes[main],
         "insets": [{"zone": z, "label": D.DROM[z], "bbox": b} for z, b in boxes.items() if z != main and z in D.DROM],
         "synthetique": synthetic, "banniere": banner(synthetic, report), "fiabilite": any(RELIABILITY in df for df in layers.values()),
@@ -184,7 +189,7 @@ def prepare_levels(layers, offered, dictionary, mode):
     """Per level: the drawn features (GeoJSON text), the legends, fiches and search entries."""
     drawn, legends, fiches, search = {}, {}, {}, []
     for level, gdf in layers.items():
-        df = D.with_platform_classes(gdf, offered)
+        df = D.with_classes(gdf, offered)
         geoms = geo.simplified(level, gdf.geometry.values, tiles=mode == "tiles")
         drawn[level] = geo.features(geoms, D.map_properties(level, df, offered))
         legends[level] = {ind["id"]: D.legend(level, df, ind, dictionary) for ind in offered}

@@ -16,6 +16,7 @@ import pandas as pd
 import shapely
 
 from indicators.stages.classes import classify
+from indicators.stages.deciles import INDICATORS_2023
 from indicators.stages.methods import SCORE_LABELS, SCORES, class_column
 from indicators.outputs import palette
 from indicators.outputs.explain import KEY, LEVELS, NAME, RELIABILITY, compact, explanation, indicator_meta
@@ -40,24 +41,34 @@ def zones(level: str, df: pd.DataFrame) -> pd.Series:
     return dep.where(dep.isin(list(DROM)), MAINLAND).fillna(MAINLAND).astype(str)
 
 
+SCORES_2023 = {"score_total": "Score total (1 à 10)",
+               **{f"score_{n}": f"Score 1 à 10 : {label[0].lower()}{label[1:]}" for n, label in INDICATORS_2023.items()}}
+
+
 def indicators(layers: dict[str, pd.DataFrame]) -> list[dict]:
-    """The indicators offered: the seven scores, then the platform-worker rates of the run, if any."""
-    offered = [{"id": s, "label": SCORE_LABELS[s], "classe": class_column(s), "kind": "score",
-                "unit": "points"} for s in SCORES]
-    for col, label in PLATFORM.items():
-        if any(col in df and df[col].notna().any() for df in layers.values()):
-            offered.append({"id": col, "label": label, "classe": f"classe_{col}", "kind": "plateforme",
-                            "unit": "pour mille"})
+    """The indicators offered, those the layers hold: the seven scores of the 2020 methods (or
+    ifn-2023's total and decile scores), then the platform-worker rates of the run, if any."""
+    def present(col):
+        return any(col in df and df[col].notna().any() for df in layers.values())
+
+    offered = [{"id": s, "label": label, "classe": class_column(s), "kind": "score", "unit": "points"}
+               for s, label in SCORE_LABELS.items() if present(s)]
+    offered += [{"id": s, "label": label, "classe": class_column(s), "kind": "score", "unit": "1 à 10"}
+                for s, label in SCORES_2023.items() if present(s)]
+    offered += [{"id": col, "label": label, "classe": class_column(col), "kind": "plateforme", "unit": "pour mille"}
+                for col, label in PLATFORM.items() if present(col)]
     return offered
 
 
-def with_platform_classes(df: pd.DataFrame, offered: list[dict]) -> pd.DataFrame:
-    """The platform-worker rates classed as the report maps class them (quintiles of the layer's
-    units, stages/classes.py): the layers carry no class for them."""
+def with_classes(df: pd.DataFrame, offered: list[dict]) -> pd.DataFrame:
+    """Classes for the indicators the layer does not class (platform-worker rates, ifn-2023's
+    scores), as the report maps class them: quintiles of the layer's units (stages/classes.py)."""
     df = df.copy()
+    df.attrs["classes_calculees"] = []
     for ind in offered:
-        if ind["kind"] == "plateforme" and ind["id"] in df:
+        if ind["id"] in df and ind["classe"] not in df:
             df[ind["classe"]] = classify(df[ind["id"]], "quantiles")[0]
+            df.attrs["classes_calculees"].append(ind["classe"])
     return df
 
 
@@ -102,8 +113,9 @@ def legend(level: str, df: pd.DataFrame, ind: dict, dictionary: dict | None) -> 
         labels = palette.CLASS_LABELS if ind["kind"] == "score" else palette.RATE_LABELS
         out.append({"classe": k, "couleur": palette.CLASS_COLOURS[k], "min": lower, "max": upper,
                     "label": palette.class_label(k, lower, upper, labels), "effectif": int(len(members))})
+    computed = ind["classe"] in df.attrs.get("classes_calculees", [])
     return {"classes": out, "sans_classe": int(classes.isna().sum()),
-            "source": "dictionary.json" if given else "données"}
+            "source": "dictionary.json" if given else "données", "quintiles": computed}
 
 
 def bboxes(geoms: np.ndarray) -> list[list[float]]:

@@ -5,6 +5,7 @@
   "use strict";
   var C = window.FRAGILITE_CONFIG;
   var ORDER = ["iris", "communes", "epci", "departements", "regions", "qpv"];
+  var REFERENCES = { region: "région", departement: "département", epci: "EPCI", france: "France" };
   var SEARCH_RANK = { communes: 0, departements: 1, regions: 2, epci: 3, iris: 4, qpv: 5 };
   var TILES = C.mode === "tiles";
   var EMPTY = { type: "FeatureCollection", features: [] };
@@ -242,8 +243,10 @@
   function renderLegend() {
     var ind = indicatorsById[state.indicator], level = state.shown;
     var lg = (C.legends[level] || {})[ind.id] || { classes: [], sans_classe: 0 };
-    var html = "<h2>" + esc(ind.label) + "</h2><p class=\"sous\">" + esc(LEVELS[level].label) +
-      (ind.kind === "score" ? " · points, base 100 : plus le score est haut, plus le territoire est fragile" : " · quintiles des unités") + "</p><ul>";
+    var scale = ind.kind !== "score" ? "pour 1 000 actifs occupés" : ind.unit === "points" ?
+      "points, base 100 : plus le score est haut, plus le territoire est fragile" : "score de 1 à 10 : plus il est haut, plus le territoire est fragile";
+    var html = "<h2>" + esc(ind.label) + "</h2><p class=\"sous\">" + esc(LEVELS[level].label) + " · " + scale +
+      (lg.quintiles ? " · classes : quintiles des unités" : "") + "</p><ul>";
     lg.classes.slice().reverse().forEach(function (c) {
       html += '<li data-classe="' + c.classe + '"><span class="pastille" style="background:' + c.couleur + '"></span>' +
         esc(c.label) + '<span class="n">' + num(c.effectif, 0) + "</span></li>";
@@ -348,8 +351,23 @@
     });
     return html;
   }
+  function decilesHtml(e) {       // ifn-2023: each indicator's value and its score 1-10
+    return '<h4 class="axe">Indicateurs et scores de 1 à 10</h4>' + C.deciles_meta.map(function (m, i) {
+      var v = e.deciles[i];
+      return '<div class="ind' + (v[0] === null ? " absent" : "") + '" data-id="' + m.id + '"><div class="l1"><span>' + esc(m.label) +
+        '</span><span class="pts">' + (v[1] === null ? "non disponible" : num(v[1], e.level === "iris" ? 0 : 2) + " / 10") + "</span></div>" +
+        (v[0] === null ? "" : '<div class="l2">valeur <b>' + byUnit(v[0], "share") + "</b></div>") +
+        (m.source ? '<div class="src">Source : ' + esc(m.source) + "</div>" : "") + "</div>";
+    }).join("");
+  }
+  function ficheBody(e) {
+    if (e.deciles) return decilesHtml(e);
+    return scoresHtml(e) + "<h3>Indicateurs</h3>" + indicatorsHtml(e);
+  }
   function renderFiche(e) {
-    var lv = LEVELS[e.level], g = e.scores[C.score_meta.map(function (s) { return s.id; }).indexOf("score_global")];
+    var lv = LEVELS[e.level], i = C.score_meta.map(function (s) { return s.id; }).indexOf("score_global");
+    var g = e.deciles ? e.scores[0] : e.scores[i];
+    var gLabel = e.deciles ? "Score total de fragilité numérique (1 à 10, ifn-2023)" : "Score global de fragilité numérique";
     var fiab = e.fiabilite === null || e.fiabilite === undefined ? "" :
       '<p class="meta' + (e.fiabilite ? " drapeau" : "") + '">Fiabilité : ' + (e.fiabilite ?
         e.fiabilite + " indicateur(s) reposent sur de petits effectifs (voir ⚠)" : "aucun indicateur sur de petits effectifs") + "</p>";
@@ -359,11 +377,13 @@
       (e.parents.length ? '<p class="parents">' + esc(e.parents.join(" · ")) + "</p>" : "") +
       '<p class="population">' + num(e.population, 0) + " habitants" + (e.millesime_rp ? " (recensement " + e.millesime_rp + ")" : "") + "</p>" +
       '<div class="score-principal" data-score="score_global">' + swatch(g[1]) + '<span class="valeur">' + num(g[0], 1) +
-      '</span><span class="libelle">Score global de fragilité numérique<br>' + (g[1] ? "classe " + g[1] + " sur 5" : "non classé") + "</span></div>" +
-      scoresHtml(e) + "<h3>Indicateurs</h3>" + indicatorsHtml(e) +
+      '</span><span class="libelle">' + gLabel + "<br>" + (g[1] ? "classe " + g[1] + " sur 5" : (e.deciles ? "" : "non classé")) + "</span></div>" +
+      ficheBody(e) +
       '<p class="meta">Indicateurs disponibles (n_indicateurs) : <strong>' + (e.n_indicateurs === null ? "—" : e.n_indicateurs) +
-      "</strong> sur " + C.indicator_meta.length + ". Points = 100 × valeur rapportée au seuil ; un score est la moyenne des points disponibles.</p>" +
-      fiab + '<p class="meta">Méthode ' + esc(e.method || "") + " · seuils du territoire de référence : " + esc(e.reference || "") + " " + esc(e.code_reference || "") + "</p>";
+      "</strong> sur " + (e.deciles ? C.deciles_meta.length : C.indicator_meta.length) + ". " + (e.deciles ?
+        "Score 1 à 10 : décile de l'unité parmi les unités ; au-dessus de l'IRIS, moyenne des scores pondérée par la population." :
+        "Points = 100 × valeur rapportée au seuil ; un score est la moyenne des points disponibles.") + "</p>" +
+      fiab + '<p class="meta">Méthode ' + esc(e.method || "") + (e.reference ? " · seuils du territoire de référence : " + esc(REFERENCES[e.reference] || e.reference) + " " + esc(e.code_reference || "") : "") + "</p>";
     el.hidden = false;
     el.querySelector(".fermer").addEventListener("click", closeFiche);
     main.resize();
@@ -462,7 +482,7 @@
   function fillTexts() {
     document.title = C.titre + " · " + C.territoire;
     document.getElementById("sous-titre").textContent = C.territoire + " · méthode " + (C.footer.methode || "") +
-      " · seuils : " + (C.footer.reference || "") + (C.footer.millesime_rp ? " · recensement " + C.footer.millesime_rp : "");
+      (C.footer.reference ? " · seuils : " + C.footer.reference : "") + (C.footer.millesime_rp ? " · recensement " + C.footer.millesime_rp : "");
     if (C.banniere) {
       var b = document.getElementById("bandeau");
       b.innerHTML = "<strong>DONNÉES SYNTHÉTIQUES.</strong> " + esc(C.banniere);
@@ -474,8 +494,8 @@
     }).join("");
     document.getElementById("pied").innerHTML = "<details><summary>Sources : " + esc(f.editeurs.join(", ") || "—") +
       " (détail et millésimes ▸)" +
-      " · Méthode : indice de fragilité numérique (La MedNum), " + esc(f.methode || "") + ", seuils du territoire de référence (" + esc(f.reference || "") +
-      ") · " + esc(f.classes) + " · fragilite " + esc(f.version) + (f.calcule_le ? ", calcul du " + esc(f.calcule_le.slice(0, 10)) : "") +
+      " · Méthode : indice de fragilité numérique (La MedNum), " + esc(f.methode || "") +
+      (f.reference ? ", seuils du territoire de référence (" + esc(f.reference) + ")" : "") + " · " + esc(f.classes) + " · fragilite " + esc(f.version) + (f.calcule_le ? ", calcul du " + esc(f.calcule_le.slice(0, 10)) : "") +
       "</summary><ul>" + items + "</ul><p>Cartographie : MapLibre GL JS et PMTiles (licences BSD-3, dans vendor/). Aucun fond de carte externe : " +
       "terres, départements et régions sont dessinés à partir des contours des données.</p></details>";
   }
