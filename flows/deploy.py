@@ -4,6 +4,8 @@ Two ways to run it, both documented in the README:
 - `fragilite deploy --cron ... --work-pool NAME`: registers the deployment on the Prefect server
   (PREFECT_API_URL); a worker of that pool (`prefect worker start --pool NAME`) runs it;
 - `fragilite deploy --serve --cron ...`: registers it and runs it from this process (no work pool).
+The worker must run in an environment where fragilite is installed (the same venv): the
+deployment names the flow by its module path, whatever folder `deploy` ran in.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ DEFAULT_NAME = "mensuel"
 def deployment(name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, parameters: dict | None = None,
                timezone: str = "Europe/Paris"):
     from prefect.client.schemas.schedules import CronSchedule
+    from prefect.types.entrypoint import EntrypointType
 
+    # the flow is found by its module path (flows.refresh.refresh) in the installed package, not
+    # by a file path relative to where `deploy` ran: a worker runs it from its own temporary folder
     return refresh.to_deployment(
+        entrypoint_type=EntrypointType.MODULE_PATH,
         name=name,
         schedule=CronSchedule(cron=cron, timezone=timezone),
         parameters=parameters or {},

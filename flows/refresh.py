@@ -15,11 +15,14 @@ from prefect.artifacts import create_markdown_artifact
 
 from indicators.stages.compute import Computed, RunOptions, compute
 from indicators.errors import FragiliteError
+from indicators.outputs import publish
 from indicators.outputs.export import write_outputs
 from indicators.outputs.report import report_markdown
 from indicators import cache
-from indicators.pipeline import (check_failures, check_options, complete_with_empty, new_work_dir, plan,
-                                 provenance_of, stage_all, stage_cache, stage_cached, staged_paths)
+from indicators.pipeline import (Publication, check_failures, check_options, complete_with_empty, holding,
+                                 new_work_dir, plan, provenance_of, stage_all, stage_cache, stage_cached,
+                                 staged_paths,
+                                 write_and_publish)
 from indicators.sources.staging import Staged
 
 
@@ -64,10 +67,12 @@ def compute_task(paths: dict[str, str], options: RunOptions, work_dir: str, out_
 
 
 @task(name="export")
-def export_task(computed_json: str, out_dir: str, options: RunOptions, provenance: dict, started: float,
-                failures: list[str]) -> dict:
+def export_task(computed_json: str, set_dir: str, options: RunOptions, provenance: dict, started: float,
+                failures: list[str], public_dir: str, run_id: str) -> dict:
+    """Every output written into the new set's folder; the flow then publishes it whole."""
     computed = Computed.load(Path(computed_json))
-    return write_outputs(computed, Path(out_dir), options.method, options.reference, provenance, started, failures)
+    return write_outputs(computed, Path(set_dir), options.method, options.reference, provenance, started, failures,
+                         public_dir=Path(public_dir), run_id=run_id)
 
 
 def task_runner(runner: str = "default", address: str | None = None, workers: int = 2):
@@ -90,12 +95,32 @@ def with_runner(runner: str = "default", address: str | None = None, workers: in
     return refresh if chosen is None else refresh.with_options(task_runner=chosen)
 
 
+def download_sources(inputs: dict | None, logger) -> None:
+    """Every source with a URL; one failing download is reported and the run goes on with what it
+    has (the cache, or the sample), rather than stopping every other source."""
+    from indicators.sources.registry import RAW_DIR, load_registry
+
+    futures = {sid: download_task.with_options(name=f"download-{sid}").submit(sid, str(RAW_DIR))
+               for sid, src in load_registry().items() if src.url() and sid not in (inputs or {})}
+    for sid, fut in futures.items():
+        fut.wait()
+        if fut.state.is_completed():
+            logger.info("%s: %s", sid, fut.result()["status"])
+        else:
+            logger.error("%s: download failed: %s", sid, fut.state.message)
+
+
 @flow(name="fragilite-refresh", log_prints=True)
 def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             method: str = "ifn-2020", reference: str = "region", territory: list[str] | None = None,
             thresholds: str | None = None, crs: str = "auto", qpv: str = "2015",
             qpv_calibration: str = "none", download: bool = False, seuils_deciles: str | None = None,
-            debit_fixe: float | None = None, services_publics: list[str] | None = None) -> dict:
+            debit_fixe: float | None = None, services_publics: list[str] | None = None,
+            wait: float = 0.0, accept_shrink: bool = False, keep: int = publish.DEFAULT_KEEP,
+            max_iris_loss: float = publish.DEFAULT_MAX_IRIS_LOSS) -> dict:
+    """Stage, compute and publish, holding the output folder (`wait`: seconds to queue behind
+    another run). The outputs are published as one set, unless the guard refuses them (no scored
+    unit, more than `max_iris_loss` of the current set's IRIS gone; `accept_shrink` lifts it)."""
     started = time.time()
     options = RunOptions(method=method, reference=reference, territory=territory,
                          thresholds=Path(thresholds) if thresholds else None, crs=crs, qpv=qpv,
@@ -106,30 +131,30 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
     if services_publics:
         options.services_publics = list(services_publics)
     check_options(options)
+    publication = Publication(wait=wait, keep=keep, guard=publish.Guard(max_iris_loss, accept_shrink))
     logger = get_run_logger()
     if download:
-        # every source with a URL; one failing download is reported and the run goes on with what
-        # it has (the cache, or the sample), rather than stopping every other source
-        from indicators.sources.registry import RAW_DIR, load_registry
-
-        futures = {sid: download_task.with_options(name=f"download-{sid}").submit(sid, str(RAW_DIR))
-                   for sid, src in load_registry().items() if src.url() and sid not in (inputs or {})}
-        for sid, fut in futures.items():
-            fut.wait()
-            if fut.state.is_completed():
-                logger.info("%s: %s", sid, fut.result()["status"])
-            else:
-                logger.error("%s: download failed: %s", sid, fut.state.message)
+        download_sources(inputs, logger)
     resolved = plan({k: [Path(p) for p in v] for k, v in (inputs or {}).items()})
     out_dir = Path(out)
-    key, previous = cache.check(resolved, options, out_dir)
-    if previous is not None:
-        logger.info("inputs, options and code unchanged since the last refresh: nothing recomputed, "
-                    "outputs in %s left as they are", out_dir.resolve())
-        create_markdown_artifact(key="fragilite-run-report", description="fragilite refresh: up to date",
-                                 markdown="Inputs, options and code unchanged: nothing recomputed.\n\n"
-                                          + report_markdown(previous))
-        return {**previous, "a_jour": True}
+    with holding(out_dir, options, publication):
+        for action in publish.repair(out_dir):
+            logger.warning("%s: %s (after an interrupted run)", out_dir, action)
+        key, previous = cache.check(resolved, options, out_dir)
+        if previous is not None:
+            logger.info("inputs, options and code unchanged since the last refresh: nothing recomputed, "
+                        "outputs in %s left as they are", out_dir.resolve())
+            create_markdown_artifact(key="fragilite-run-report", description="fragilite refresh: up to date",
+                                     markdown="Inputs, options and code unchanged: nothing recomputed.\n\n"
+                                              + report_markdown(previous))
+            return {**previous, "a_jour": True}
+        return publish_refresh(resolved, out_dir, options, publication, key, started, logger)
+
+
+def publish_refresh(resolved: dict[str, list[Path]], out_dir: Path, options: RunOptions,
+                    publication: Publication, key: str | None, started: float, logger) -> dict:
+    """The work of a refresh that has some: stage (a task per file), compute, write a new output
+    set and publish it whole."""
     work_dir = new_work_dir(out_dir)
     try:
         apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
@@ -142,15 +167,16 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
         paths = complete_with_empty(staged_paths(staged), work_dir)
         computed_json = compute_task(paths, options, str(work_dir), str(out_dir))
         failures = [str(f) for f in failures]
-        report = export_task(computed_json, str(out_dir), options, provenance_of(staged), started, failures)
+        key = key or cache.run_key(resolved, options, out_dir)
+        report = write_and_publish(out_dir, lambda folder, run_id: export_task(
+            computed_json, str(folder), options, provenance_of(staged), started, failures, str(out_dir), run_id),
+            key, publication)
         if failures:
             logger.error("refresh finished WITHOUT %d input(s); the others' results are in the layers:\n%s",
                          len(failures), "\n".join(failures))
-        else:
-            cache.record(out_dir, key or cache.run_key(resolved, options, out_dir))
         create_markdown_artifact(key="fragilite-run-report", markdown=report_markdown(report),
                                  description="fragilite refresh: inputs, layers, rejects")
-        logger.info("layers written to %s", out_dir.resolve())
+        logger.info("output set %s published in %s", report.get("run_id"), out_dir.resolve())
         return report
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

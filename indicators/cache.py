@@ -2,7 +2,8 @@
 
 - A refresh is keyed on the content hashes of its input files, the options (method, reference,
   thresholds table's content, QPV list, counting rule...) and the code (sql/ and the package).
-  Same key and outputs intact: nothing is recomputed and no output file is touched.
+  The key is kept in the published output set's manifest (outputs/publish.py). Same key and
+  outputs intact: nothing is recomputed and no output file is touched.
 - Each source's staged Parquet is kept under the hash of its files: a change to one source
   restages that source only; the computation after it runs again.
 - File hashes are remembered by (path, size, mtime): a multi-GB input is hashed once.
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from indicators import PACKAGE_DIR, SQL_DIR, __version__
+from indicators.outputs import publish
 from indicators.sources.registry import sha256_of
 
 STATE_DIR = ".fragilite"
@@ -88,30 +90,23 @@ def run_key(inputs: dict[str, list[Path]], options, out_dir: Path) -> str:
 
 
 def check(inputs: dict[str, list[Path]], options, out_dir: Path) -> tuple[str | None, dict | None]:
-    """The run key and, if nothing changed since, the previous report. With no previous refresh
+    """The run key and, if nothing changed since, the published report. With nothing published
     in out_dir there is nothing to compare with: no key yet (None), so that a first run hashes
     its inputs while staging them rather than before (the key is made from the memo after)."""
-    if not (state_dir(out_dir) / "state.json").exists():
+    if publish.current(out_dir) is None:
         return None, None
     key = run_key(inputs, options, out_dir)
     return key, up_to_date(out_dir, key)
 
 
 def up_to_date(out_dir: Path, key: str) -> dict | None:
-    """The previous report if the last refresh had this key and its outputs are untouched."""
-    state = _load(state_dir(out_dir) / "state.json")
-    if state.get("key") != key:
+    """The report of the current output set if that set was made with this key (inputs, options,
+    code; a partial run has none) and is intact: every file with its bytes, every name published
+    (indicators/outputs/publish.py keeps the key in the set's manifest)."""
+    now = publish.current(out_dir)
+    if now is None or now.meta.get("key") != key or not publish.validate_dir(out_dir).ok:
         return None
-    for name, digest in state.get("outputs", {}).items():
-        path = Path(out_dir) / name
-        if not path.exists() or sha256_of(path) != digest:
-            return None
-    return _load(Path(out_dir) / "run_report.json") or None
-
-
-def record(out_dir: Path, key: str) -> None:
-    outputs = {p.name: sha256_of(p) for p in sorted(Path(out_dir).iterdir()) if p.is_file() and not p.name.startswith(".")}
-    _save(state_dir(out_dir) / "state.json", {"key": key, "outputs": outputs})
+    return _load(now.path / "run_report.json") or None
 
 
 def staging_slot(out_dir: Path, source_id: str, paths: list[Path], file_hashes: list[str], apes: list[str],

@@ -3,28 +3,79 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
+import traceback
 from pathlib import Path
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from indicators import PROJECT_DIR
-from indicators.errors import FragiliteError
-from indicators.stages.methods import DEFAULT_METHOD, IFN_2023, METHODS
+from indicators.errors import EXIT_INPUT, EXIT_PARTIAL, FragiliteError
+from indicators.stages.options import IFN_2023, RunOptions
+from indicators.stages.options import METHOD_NAMES as METHODS
 
+# light imports only up here: an up-to-date `fragilite run` answers before the computation,
+# Prefect included, is loaded
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Digital fragility index (IFN) per IRIS, commune, EPCI, département and région.")
 console = Console()
 err = Console(stderr=True)
 DEFAULT_OUT = PROJECT_DIR / "data" / "out"
+DEFAULT_METHOD = RunOptions.method
+DEBUG = {"on": False}
 
 
-def fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
+@app.callback()
+def options(debug: bool = typer.Option(False, "--debug", help="on an error, also print the Python traceback")) -> None:
+    """Digital fragility index (IFN) per IRIS, commune, EPCI, département and région."""
+    DEBUG["on"] = debug
+
+
+def fail(exc: Exception) -> NoReturn:
+    """One clear message and the error's exit code (README, "Exit codes"); the traceback with --debug."""
+    if DEBUG["on"]:
+        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+    err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+    raise typer.Exit(code=getattr(exc, "exit_code", EXIT_INPUT))
+
+
+class _NoTracebackForUsers(logging.Formatter):
+    """Prefect's console log prints a failed task's traceback before the flow ends; an error the
+    user can act on (a FragiliteError: file, column, rows, what to do) is printed once, as one
+    message, by `fail`. Wraps the console handlers' formatters only: the Prefect server still
+    receives every traceback."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, FragiliteError):
+            return self.inner.format(record)
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text = saved
+
+
+def quiet_prefect() -> None:
+    """No traceback for FragiliteErrors in Prefect's console log, unless --debug."""
+    if DEBUG["on"]:
+        return
+    names = [None, *[n for n in list(logging.Logger.manager.loggerDict) if n.startswith("prefect")]]
+    for name in names:   # None: the root logger, where Prefect puts its console handler
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler.formatter, _NoTracebackForUsers):
+                handler.setFormatter(_NoTracebackForUsers(handler.formatter))
 
 
 def parse_inputs(values: List[str]) -> dict[str, list[Path]]:
@@ -35,6 +86,23 @@ def parse_inputs(values: List[str]) -> dict[str, list[Path]]:
         sid, path = value.split("=", 1)
         inputs.setdefault(sid.strip(), []).append(Path(path).expanduser())
     return inputs
+
+
+def split_territory(territory: Optional[List[str]]) -> list[str] | None:
+    return [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
+
+
+def published_report(given: dict[str, list[Path]], options: RunOptions, out: Path) -> dict | None:
+    """The current set's report when inputs, options and code are those it was made with: checked
+    before Prefect and the computation are loaded (the lock is held). Else None."""
+    from indicators import cache
+    from indicators.outputs import publish
+    from indicators.sources.registry import resolve_inputs
+
+    for action in publish.repair(out):
+        err.print(f"[yellow]{out}:[/] {action} (after an interrupted run)")
+    _, previous = cache.check(resolve_inputs(given), options, out)
+    return previous
 
 
 @app.command()
@@ -59,43 +127,83 @@ def run(
                                      "(Mbit/s, an ARCEP class bound: 0.5, 3, 8, 30, 100, 1000) or more"),
     services_publics: Optional[str] = typer.Option(None, "--services-publics", help="BPE equipment types counted as "
                                                    "public services, comma-separated (default: the kit's list, README)"),
+    wait: float = typer.Option(0, "--wait", metavar="SECONDS", help="if another run is writing --out, wait for it up to SECONDS (default: stop at once, exit 4)"),
+    accept_shrink: bool = typer.Option(False, "--accept-shrink", help="publish even if layers would have no scored unit or lose IRIS (see --max-iris-loss)"),
+    max_iris_loss: float = typer.Option(0.05, "--max-iris-loss", help="share of the current set's IRIS a run may lose before it is refused (exit 5)"),
+    keep: int = typer.Option(5, "--keep", help="output sets kept for `fragilite history` and `rollback`"),
 ) -> None:
-    """Run the refresh (a Prefect flow) and write the layers. With no option: the embedded sample."""
-    from flows.refresh import with_runner
+    """Run the refresh (a Prefect flow) and publish the outputs. With no option: the embedded sample."""
+    from indicators.lock import OutputLock, describe
 
     try:
         given = parse_inputs(inputs)
-        terr = [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
-        refresh = with_runner(runner, dask_address)
-        report = refresh(inputs={k: [str(p) for p in v] for k, v in given.items()}, out=str(out),
-                         method=method, reference=reference, territory=terr,
-                         thresholds=str(thresholds) if thresholds else None, crs=crs, qpv=qpv,
-                         qpv_calibration=qpv_calibration, download=download_first,
-                         seuils_deciles=str(seuils_deciles) if seuils_deciles else None, debit_fixe=debit_fixe,
-                         services_publics=[t.strip().upper() for t in services_publics.split(",") if t.strip()]
-                         if services_publics else None)
+        options = RunOptions(method=method, reference=reference, territory=split_territory(territory),
+                             thresholds=thresholds, crs=crs, qpv=qpv, qpv_calibration=qpv_calibration,
+                             seuils_deciles=seuils_deciles, debit_fixe=debit_fixe,
+                             services_publics=[t.strip().upper() for t in services_publics.split(",") if t.strip()]
+                             if services_publics else RunOptions().services_publics)
+        waiting = lambda holder: err.print(f"{out} is being written by another run ({describe(holder)}); "  # noqa: E731
+                                           f"waiting up to {wait:g} s")
+        with OutputLock(out, wait, what=f"fragilite run --method {method} --reference {reference}", on_wait=waiting):
+            report = None if download_first else published_report(given, options, out)
+            if report is not None:
+                report = {**report, "a_jour": True}
+            else:
+                report = start_refresh(runner, dask_address, given, options, out, download_first,
+                                       {"wait": wait, "accept_shrink": accept_shrink, "keep": keep,
+                                        "max_iris_loss": max_iris_loss})
     except FragiliteError as exc:
         fail(exc)
-    if report.get("a_jour"):
-        console.print(f"inputs, options and code unchanged since the last refresh: nothing recomputed, "
-                      f"layers in {out} left as they are")
-    table = Table(title=f"fragilite: {report['method']}, reference {report['reference']}, {report['crs']}")
-    for col in ("layer", "rows", "GeoParquet", "GeoPackage"):
-        table.add_column(col)
-    for level, info in report["outputs"].items():
-        table.add_row(level, str(info["rows"]), info.get("parquet", info.get("csv", "")), info.get("gpkg", ""))
-    console.print(table)
-    console.print(f"rejects: {report['rejects']['rows']} in {report['rejects']['file']}")
-    console.print(f"report: {Path(out) / 'run_report.md'}  dictionary: {Path(out) / 'dictionary.json'}")
-    for note in report["notes"]:
-        console.print(f"[yellow]note:[/] {note}")
+    partial = show_report(report, out)
     if with_map:
         carte(out=out, mode="auto", serve=False, port=8000)
+    if partial:
+        raise typer.Exit(code=EXIT_PARTIAL)
+
+
+def start_refresh(runner, dask_address, given, options: RunOptions, out: Path, download_first: bool,
+                  publication: dict) -> dict:
+    # Prefect's temporary server (no PREFECT_API_URL) gets 20 s to start by default: not enough
+    # on a busy 2-core machine; and it reports usage to Prefect by default, an ERROR line offline
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.refresh import with_runner
+
+    quiet_prefect()
+    return with_runner(runner, dask_address)(
+        inputs={k: [str(p) for p in v] for k, v in given.items()}, out=str(out), method=options.method,
+        reference=options.reference, territory=options.territory,
+        thresholds=str(options.thresholds) if options.thresholds else None, crs=options.crs, qpv=options.qpv,
+        qpv_calibration=options.qpv_calibration, download=download_first,
+        seuils_deciles=str(options.seuils_deciles) if options.seuils_deciles else None,
+        debit_fixe=options.debit_fixe, services_publics=options.services_publics, **publication)
+
+
+def show_report(report: dict, out: Path) -> bool:
+    """What was published, file names relative to the output folder (readable in 80 columns);
+    whether some inputs failed (a partial run)."""
+    if report.get("a_jour"):
+        console.print(f"up to date: inputs, options and code unchanged since the last refresh; nothing "
+                      f"recomputed, {out} left as it is", highlight=False)
+    where = f" (output set {report['run_id']})" if report.get("run_id") else ""
+    console.print(f"[bold]{report['method']}[/], reference {report['reference']}, {report['crs']}: "
+                  f"outputs in {Path(out).resolve()}{where}", highlight=False)
+    table = Table(box=None, pad_edge=False)
+    for col, justify in (("output", "left"), ("rows", "right"), ("files", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for level, info in report["outputs"].items():
+        files = [Path(info[k]).name for k in ("parquet", "gpkg", "csv") if info.get(k)]
+        table.add_row(level, f"{info['rows']:,}".replace(",", " "), "  ".join(files))
+    table.add_row("rejects", f"{report['rejects']['rows']:,}".replace(",", " "), Path(report["rejects"]["file"]).name)
+    console.print(table)
+    console.print("report: run_report.md  dictionary: dictionary.json")
+    for note in report["notes"]:
+        console.print(Text.assemble(("note: ", "yellow"), note))
     if report.get("echecs"):
         err.print(f"[bold red]{len(report['echecs'])} input(s) failed[/]; the other inputs' results are in the layers:")
         for failure in report["echecs"]:
-            err.print(f"  {failure}")
-        raise typer.Exit(code=3)
+            err.print(Text(f"  {failure}"))
+    return bool(report.get("echecs"))
 
 
 @app.command()
@@ -249,11 +357,12 @@ def download(
     raise typer.Exit(code=1 if failed else 0)
 
 
-def _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first) -> dict:
+def _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first, wait, keep,
+                       max_iris_loss) -> dict:
     given = parse_inputs(inputs)
-    terr = [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
     return {"inputs": {k: [str(p.resolve()) for p in v] for k, v in given.items()}, "out": str(Path(out).resolve()),
-            "method": method, "reference": reference, "territory": terr, "qpv": qpv, "download": download_first}
+            "method": method, "reference": reference, "territory": split_territory(territory), "qpv": qpv,
+            "download": download_first, "wait": wait, "keep": keep, "max_iris_loss": max_iris_loss}
 
 
 @app.command()
@@ -269,13 +378,17 @@ def deploy(
     qpv: str = typer.Option("2015", "--qpv"),
     download_first: bool = typer.Option(True, "--download/--no-download", help="fetch changed sources before each run"),
     serve: bool = typer.Option(False, "--serve", help="also run it on schedule from this process (no work pool needed)"),
+    wait: float = typer.Option(3600, "--wait", metavar="SECONDS", help="a scheduled run queues this long behind another run of --out"),
+    keep: int = typer.Option(5, "--keep", help="output sets kept for `fragilite history` and `rollback`"),
+    max_iris_loss: float = typer.Option(0.05, "--max-iris-loss", help="share of the current set's IRIS a run may lose before it is refused"),
 ) -> None:
     """Register the refresh on the Prefect server (PREFECT_API_URL) with a cron schedule."""
     from flows.deploy import register
     from flows.deploy import serve as run_served
 
     try:
-        params = _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first)
+        params = _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first, wait, keep,
+                                    max_iris_loss)
         if serve:  # pragma: no cover - long-running
             run_served(name, cron, params)
             return
@@ -290,41 +403,113 @@ def sources() -> None:
     """Each source: its millésimes, URL, and what is on this machine."""
     from indicators.sources.registry import load_registry, local_path, sample_path
 
-    table = Table(title="sources (indicators/sources/sources.yaml)")
-    for col in ("source", "millésime", "publisher", "url", "local"):
-        table.add_column(col, overflow="fold")
+    console.print("[bold]sources[/] (indicators/sources/sources.yaml): id, millésime, publisher, "
+                  "then its URL and the file used")
     for sid, src in load_registry().items():
         local = local_path(src)
         sample = sample_path(src)
         state = (f"downloaded: {local}" if local else
                  f"sample: {sample.relative_to(PROJECT_DIR)}" if sample and sample.exists() else "missing")
-        table.add_row(sid, str(src.default), src.publisher, src.url() or "(give --input)", state)
-    console.print(table)
+        console.print(Text.assemble((sid, "bold"), f"  {src.default}  {src.publisher}"))
+        console.print(Text(f"    url:   {src.url() or '(none: give --input ' + sid + '=PATH)'}"), overflow="fold")
+        console.print(Text(f"    local: {state}"), overflow="fold")
+
+
+@app.command()
+def history(out: Path = typer.Option(DEFAULT_OUT, "--out", help="output folder")) -> None:
+    """The output sets kept in --out, newest first: date, method, inputs' vintages, counts."""
+    from indicators.outputs import publish
+
+    sets = publish.all_sets(out)
+    if not sets:
+        fail(FragiliteError(f"no output set in {out} (run `fragilite run --out {out}` first)"))
+    now = publish.current(out)
+    for kept in reversed(sets):
+        meta = kept.meta
+        mark = "* " if now and kept.run_id == now.run_id else "  "
+        rows = meta.get("rows") or {}
+        counts = ", ".join(f"{name} {rows[name]}" for name in publish.SCORED_LAYERS + ("qpv",) if name in rows)
+        vintages = ", ".join(f"{sid} {v}" for sid, v in sorted((meta.get("vintages") or {}).items()) if v)
+        flags = " [legacy layout]" if meta.get("legacy") else ""
+        flags += f" [{meta['echecs']} input(s) failed]" if meta.get("echecs") else ""
+        console.print(Text.assemble((mark + kept.run_id, "bold" if mark.strip() else ""),
+                                    f"  {meta.get('method') or '?'}, reference {meta.get('reference') or '?'}{flags}"))
+        console.print(Text(f"    {meta.get('finished') or kept.manifest.get('created')}; rejects "
+                           f"{meta.get('rejects', '?')}; {counts or 'counts unknown'}"), overflow="fold")
+        if vintages:
+            console.print(Text(f"    inputs: {vintages}"), overflow="fold")
+    console.print("* = current. `fragilite rollback RUN --out DIR` makes another one current.")
+
+
+@app.command()
+def rollback(
+    run_id: str = typer.Argument(..., metavar="RUN", help="a run id of `fragilite history` (a unique prefix will do)"),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="output folder"),
+    wait: float = typer.Option(0, "--wait", metavar="SECONDS", help="if a run is writing --out, wait up to SECONDS"),
+) -> None:
+    """Make a kept output set current again: its exact bytes, all files at once, under the lock."""
+    from indicators.lock import OutputLock
+    from indicators.outputs import publish
+
+    try:
+        with OutputLock(out, wait, what=f"fragilite rollback {run_id}"):
+            for action in publish.repair(out):
+                err.print(f"[yellow]{out}:[/] {action} (after an interrupted run)")
+            restored = publish.rollback(out, run_id)
+    except FragiliteError as exc:
+        fail(exc)
+    console.print(f"{out}: output set {restored.run_id} ({restored.meta.get('method')}) is current again; "
+                  "the next refresh with other inputs, options or code replaces it", highlight=False)
 
 
 @app.command()
 def validate(
-    files: List[Path] = typer.Argument(..., exists=True, dir_okay=False),
+    paths: List[Path] = typer.Argument(..., exists=True, metavar="PATH...", help="GeoParquet files, or output folders"),
     strict: Optional[bool] = typer.Option(None, "--strict/--spec-only",
                                           help="fragilite layer contract (explicit CRS, bbox, valid MultiPolygons); default: on for fragilite layers"),
 ) -> None:
-    """Check GeoParquet files against the GeoParquet 1.1.0 schema and read them back."""
+    """Check GeoParquet files, or that an output folder is one consistent set.
+
+    A file: against the GeoParquet 1.1.0 schema, read back. A folder: every published file of one
+    run, with the bytes it wrote (then its layers as files)."""
+    failed = False
+    for path in paths:
+        failed |= not (validate_folder(path) if path.is_dir() else validate_layer(path, strict))
+    raise typer.Exit(code=1 if failed else 0)
+
+
+def validate_layer(path: Path, strict: bool | None) -> bool:
     import pyarrow.parquet as pq
 
     from indicators.outputs.validate import validate_file
 
-    failed = False
-    for path in files:
-        is_layer = "methode" in pq.read_schema(path).names if path.suffix == ".parquet" else False
-        report = validate_file(path, strict=is_layer if strict is None else strict)
-        status = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
-        console.print(f"{status} {path}  {json.dumps(report.info, default=str)}")
-        for w in report.warnings:
-            console.print(f"  [yellow]warning:[/] {w}")
-        for e in report.errors:
-            console.print(f"  [red]error:[/] {e}")
-        failed |= not report.ok
-    raise typer.Exit(code=1 if failed else 0)
+    is_layer = "methode" in pq.read_schema(path).names if path.suffix == ".parquet" else False
+    report = validate_file(path, strict=is_layer if strict is None else strict)
+    status = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
+    console.print(f"{status} {path}  {json.dumps(report.info, default=str)}")
+    for w in report.warnings:
+        console.print(f"  [yellow]warning:[/] {w}")
+    for e in report.errors:
+        console.print(f"  [red]error:[/] {e}")
+    return report.ok
+
+
+def validate_folder(out: Path) -> bool:
+    from indicators.outputs import publish
+
+    report = publish.validate_dir(out)
+    if report.ok:
+        now = publish.current(out)
+        console.print(f"[green]ok[/] {out}: one consistent output set, {now.run_id} "
+                      f"({len(now.files)} files, bytes as written)", highlight=False)
+    else:
+        console.print(f"[red]FAILED[/] {out}: not one consistent output set", highlight=False)
+    for e in report.errors:
+        console.print(Text.assemble(("  error: ", "red"), e))
+    for w in report.warnings:
+        console.print(Text.assemble(("  warning: ", "yellow"), w))
+    layers = sorted(p for p in out.glob("*.parquet") if publish.is_our_link(p)) if report.ok else []
+    return all([validate_layer(p, None) for p in layers]) and report.ok
 
 
 def main() -> None:  # pragma: no cover

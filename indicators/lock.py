@@ -23,12 +23,11 @@ from typing import Callable
 
 from filelock import FileLock, Timeout
 
-from indicators.errors import FragiliteError
+from indicators.errors import EXIT_BUSY, FragiliteError, OutputUnwritable
 
 STATE_DIR = ".fragilite"
 LOCK_NAME = "lock"
 HOLDER_NAME = "lock.json"
-EXIT_BUSY = 4
 
 # folders this process holds: path -> (FileLock, depth)
 _HELD: dict[str, list] = {}
@@ -94,8 +93,6 @@ class OutputLock:
         try:
             state.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            from indicators.outputs.publish import OutputUnwritable
-
             raise OutputUnwritable(self.out_dir, exc) from exc
         lock = FileLock(state / LOCK_NAME, thread_local=False, fallback_to_soft=False)
         started = time.monotonic()
@@ -112,8 +109,6 @@ class OutputLock:
                 raise OutputBusy(self.out_dir, read_holder(self.out_dir),
                                  round(time.monotonic() - started, 1)) from None
         except OSError as exc:
-            from indicators.outputs.publish import OutputUnwritable
-
             raise OutputUnwritable(self.out_dir, exc) from exc
         _HELD[self.key] = [lock, 1]
         _write_holder(self.out_dir, self.what)

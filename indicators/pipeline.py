@@ -12,10 +12,13 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from indicators import cache
+from indicators.lock import OutputLock
+from indicators.outputs import publish
 from indicators.stages.compute import Computed, RunOptions, compute
 from indicators.stages.stage_cache import StageCache
 from indicators.outputs.export import write_outputs
@@ -175,29 +178,73 @@ def stage_cache(out_dir: Path) -> StageCache:
 
 
 def new_work_dir(out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".fragilite-work-", dir=out_dir))
+    """A run's scratch folder, under .fragilite/ (a crashed run's is removed by publish.repair)."""
+    state = publish.state_dir(out_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=publish.WORK, dir=state))
 
 
-def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions) -> dict:
-    """The refresh without Prefect. Inputs unchanged since the last run: nothing is recomputed."""
+@dataclass
+class Publication:
+    """How a refresh publishes its outputs: not what it computes, so not part of its cache key."""
+
+    wait: float = 0.0                    # seconds to wait for another run holding the output folder
+    keep: int = publish.DEFAULT_KEEP     # output sets kept for `fragilite history` / `rollback`
+    guard: publish.Guard = field(default_factory=publish.Guard)
+
+
+def holding(out_dir: Path, options: RunOptions, publication: Publication) -> OutputLock:
+    """The output folder's lock for a refresh; a second run is told which one holds it."""
+    what = f"refresh --method {options.method} --reference {options.reference}"
+    if options.territory:
+        what += " --territory " + ",".join(options.territory)
+    return OutputLock(out_dir, publication.wait, what=what)
+
+
+def set_meta(report: dict, key: str) -> dict:
+    """What `fragilite history` shows of a set, and the cache key (none for a partial run: it is
+    never taken for an up-to-date one)."""
+    return {"key": None if report.get("echecs") else key, "method": report["method"],
+            "reference": report["reference"], "crs": report["crs"], "finished": report["finished"],
+            "vintages": {sid: p.get("millesime") for sid, p in report["inputs"].items()},
+            "rows": {name: info["rows"] for name, info in report["outputs"].items()},
+            "rejects": report["rejects"]["rows"], "echecs": len(report.get("echecs") or [])}
+
+
+def write_and_publish(out_dir: Path, write: Callable[[Path, str], dict], key: str,
+                      publication: Publication) -> dict:
+    """`write(folder, run_id)` writes every output into a new set's folder and returns the run
+    report; the set is then published whole, if the guard lets it (outputs/publish.py)."""
+    with publish.new_set(out_dir) as made:
+        report = write(made.path, made.run_id)
+        made.meta.update(set_meta(report, key))
+    publish.publish(out_dir, made.sealed, publication.guard, publication.keep)
+    return report
+
+
+def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions,
+              publication: Publication | None = None) -> dict:
+    """The refresh without Prefect, holding the output folder. Inputs unchanged since the
+    published set: nothing is recomputed."""
     started = time.time()
+    publication = publication or Publication()
     check_options(options)
     inputs = plan(given)
-    key, previous = cache.check(inputs, options, out_dir)
-    if previous is not None:
-        return {**previous, "a_jour": True}
-    apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
-    staged, failures = stage_all(inputs, out_dir, apes)
-    check_failures(inputs, staged, failures)
-    work_dir = new_work_dir(out_dir)
-    try:
-        paths = complete_with_empty(staged_paths(staged), work_dir)
-        computed: Computed = compute(paths, options, work_dir, stage_cache(out_dir))
-        report = write_outputs(computed, out_dir, options.method, options.reference,
-                               provenance_of(staged), started, [str(f) for f in failures])
-        if not failures:   # a partial run is never taken for an up-to-date one
-            cache.record(out_dir, key or cache.run_key(inputs, options, out_dir))
-        return report
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    with holding(out_dir, options, publication):
+        publish.repair(out_dir)
+        key, previous = cache.check(inputs, options, out_dir)
+        if previous is not None:
+            return {**previous, "a_jour": True}
+        apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
+        staged, failures = stage_all(inputs, out_dir, apes)
+        check_failures(inputs, staged, failures)
+        work_dir = new_work_dir(out_dir)
+        try:
+            paths = complete_with_empty(staged_paths(staged), work_dir)
+            computed: Computed = compute(paths, options, work_dir, stage_cache(out_dir))
+            key = key or cache.run_key(inputs, options, out_dir)
+            return write_and_publish(out_dir, lambda folder, run_id: write_outputs(
+                computed, folder, options.method, options.reference, provenance_of(staged), started,
+                [str(f) for f in failures], public_dir=out_dir, run_id=run_id), key, publication)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)

@@ -66,8 +66,22 @@ def test_changed_source_restages_only_itself(tmp_path):
 
 def test_options_are_part_of_the_key(tmp_path):
     run_local({}, tmp_path, RunOptions(territory=["48"]))
-    again = run_local({}, tmp_path, RunOptions(territory=["48"], method="kit-2020"))
-    assert "a_jour" not in again and again["method"] == "kit-2020"
+    again = run_local({}, tmp_path, RunOptions(territory=["48"], reference="departement"))
+    assert "a_jour" not in again and again["reference"] == "departement"
+
+
+def test_a_run_that_would_publish_empty_layers_keeps_the_previous_ones(tmp_path):
+    """kit-2020 on the sample's census files scores no unit (the kit needs its own file): its
+    layers are not published, the previous ones stay byte for byte."""
+    from indicators.errors import PublicationRefused
+    from indicators.outputs import publish
+
+    run_local({}, tmp_path, RunOptions(territory=["48"]))
+    before = digests(tmp_path)
+    with pytest.raises(PublicationRefused, match="layer iris would have no scored unit"):
+        run_local({}, tmp_path, RunOptions(territory=["48"], method="kit-2020"))
+    assert digests(tmp_path) == before and publish.validate_dir(tmp_path).ok
+    assert len(publish.all_sets(tmp_path)) == 1
 
 
 def test_edited_output_is_rebuilt(tmp_path):

@@ -20,8 +20,12 @@ from indicators.stages.compute import Computed
 
 
 def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str,
-                  provenance: dict, started: float, failures: list[str] | None = None) -> dict:
+                  provenance: dict, started: float, failures: list[str] | None = None,
+                  public_dir: Path | None = None, run_id: str | None = None) -> dict:
+    """Every output into out_dir (an output set being written: outputs/publish.py); the report
+    names the files where readers find them once published, in public_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    shown = public_dir or out_dir
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     millesime_rp = rp[0] if rp else (2016 if "mednum_kit_2020" in provenance else None)
     sirene_synthetique = sirene_is_synthetic(provenance)
@@ -39,7 +43,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         for job in jobs:
             job.result()
     for level, gdf in layers.items():
-        written[level] = {"parquet": str(out_dir / f"{level}.parquet"), "gpkg": str(out_dir / f"{level}.gpkg"),
+        written[level] = {"parquet": str(shown / f"{level}.parquet"), "gpkg": str(shown / f"{level}.gpkg"),
                           "rows": int(len(gdf))}
     rejects = pd.read_parquet(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:
@@ -48,11 +52,12 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         table = pd.read_parquet(path)
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False)
-        written[name] = {"csv": str(out_dir / f"{name}.csv"), "rows": int(len(table))}
+        written[name] = {"csv": str(shown / f"{name}.csv"), "rows": int(len(table))}
     write_json(dictionary(method, reference, provenance, computed.epsg, computed.stats.get("deciles"), computed.stats),
                out_dir / "dictionary.json")
     report = {
         "fragilite_version": __version__,
+        "run_id": run_id,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.time() - started, 2),
         "method": method,
@@ -62,9 +67,9 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         "stats": computed.stats,
         "notes": computed.notes,
         "echecs": list(failures or []),
-        "outputs": {level: {**info, "sha256": sha256_of(Path(info.get("parquet") or info["csv"]))}
+        "outputs": {level: {**info, "sha256": sha256_of(out_dir / Path(info.get("parquet") or info["csv"]).name)}
                     for level, info in written.items()},
-        "rejects": {"file": str(out_dir / "rejects.csv"), "rows": int(len(rejects))},
+        "rejects": {"file": str(shown / "rejects.csv"), "rows": int(len(rejects))},
     }
     write_json(report, out_dir / "run_report.json")
     with atomic_path(out_dir / "run_report.md") as tmp:

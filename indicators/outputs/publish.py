@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from indicators.errors import FragiliteError
+from indicators.errors import FragiliteError, OutputUnwritable, PublicationRefused
 from indicators.lock import STATE_DIR, holds
 
 SETS = "sets"
@@ -50,27 +50,11 @@ CURRENT = "current"
 JOURNAL = "publish.json"
 MANIFEST = "manifest.json"
 TMP, TRASH = ".tmp-", ".trash-"
+WORK = "work-"          # .fragilite/work-*: a run's scratch folder (pipeline.new_work_dir)
 DEFAULT_KEEP = 5
 DEFAULT_MAX_IRIS_LOSS = 0.05
 SCORED_LAYERS = ("iris", "communes", "epci", "departements", "regions")
-EXIT_REFUSED, EXIT_UNWRITABLE = 5, 6
 FAULT_ENV, TRACE_ENV = "FRAGILITE_FAULT", "FRAGILITE_FAULT_TRACE"
-
-
-class PublicationRefused(FragiliteError):
-    """The new set would be worse than the current one (empty layers, IRIS lost)."""
-
-    exit_code = EXIT_REFUSED
-
-
-class OutputUnwritable(FragiliteError):
-    """The output folder cannot take the new set (disk full, read-only, a user's file in the way)."""
-
-    exit_code = EXIT_UNWRITABLE
-
-    def __init__(self, out_dir: Path, cause: OSError | str):
-        reason = cause if isinstance(cause, str) else f"{cause.strerror or cause} ({cause.filename or out_dir})"
-        super().__init__(f"cannot publish into {out_dir}: {reason}. The current outputs are unchanged.")
 
 
 # ---------------------------------------------------------------- fault points (tests)
@@ -431,6 +415,9 @@ def repair(out_dir: Path, legacy: bool = True) -> list[str]:
         done.append(f"removed the unfinished {leftover.name}")
     for tmp in state_dir(out_dir).glob(f"{CURRENT}.tmp-*"):
         tmp.unlink()
+    for work in [*state_dir(out_dir).glob(f"{WORK}*"), *Path(out_dir).glob(f"{STATE_DIR}-{WORK}*")]:
+        shutil.rmtree(work, ignore_errors=True)   # a crashed run's scratch folder (the second: older layout)
+        done.append(f"removed the scratch folder {work.name}")
     journal = _read_json(state_dir(out_dir) / JOURNAL)
     if journal is not None:
         target = load_set(out_dir, journal.get("to", ""))
@@ -529,7 +516,9 @@ class Guard:
 
     max_iris_loss: float = DEFAULT_MAX_IRIS_LOSS
     accept_shrink: bool = False
-    layers: tuple[str, ...] = SCORED_LAYERS
+    # layers that must have a scored unit: the IRIS layer, of which every other level is made
+    # (a --territory run may rightly have no région: one only partly inside is left out)
+    layers: tuple[str, ...] = ("iris",)
 
     def check(self, new: OutputSet, previous: OutputSet | None) -> None:
         if self.accept_shrink:
@@ -544,7 +533,7 @@ class Guard:
         out = []
         for layer in self.layers:
             path = new.path / f"{layer}.parquet"
-            if path.exists() and scored_units(path) == 0:
+            if not path.exists() or scored_units(path) == 0:
                 out.append(f"layer {layer} would have no scored unit")
         return out
 
@@ -577,9 +566,12 @@ def scored_units(path: Path) -> int:
 def iris_codes(path: Path) -> set[str]:
     import pyarrow.parquet as pq
 
-    if not path.exists() or "code_iris" not in pq.read_schema(path).names:
+    try:
+        if "code_iris" not in pq.read_schema(path).names:
+            return set()
+        return {c for c in pq.read_table(path, columns=["code_iris"])["code_iris"].to_pylist() if c}
+    except (OSError, ValueError):   # absent, or damaged since: nothing to compare with
         return set()
-    return {c for c in pq.read_table(path, columns=["code_iris"])["code_iris"].to_pylist() if c}
 
 
 # ---------------------------------------------------------------- the layout before sets

@@ -10,6 +10,9 @@ def report_markdown(report: dict) -> str:
     if report.get("echecs"):
         lines += ["## FAILED inputs: their units are missing from the layers", ""]
         lines += [f"- {f}" for f in report["echecs"]] + [""]
+    if report.get("run_id"):
+        lines.append(f"- output set: `{report['run_id']}` (`fragilite history`; `fragilite rollback "
+                     f"{report['run_id']}` makes it current again)")
     lines += [
              f"- method: `{report['method']}`, reference: `{report['reference']}`, CRS: {report['crs']}",
              f"- duration: {report['duration_s']} s", "", "## Inputs", "",

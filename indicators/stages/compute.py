@@ -19,8 +19,6 @@ import shapely
 
 from indicators.db import connect
 from indicators.errors import FragiliteError
-from indicators.sources.readers.arcep import DEFAULT_SPEED_MBITS
-from indicators.sources.readers.bpe import PUBLIC_SERVICES
 from indicators.sources.staging import read_staged
 from indicators.stages import commune_sources
 from indicators.stages import counts as counts_stage
@@ -32,23 +30,8 @@ from indicators.stages.geometry import choose_crs, iris_polygons, kept_level_pol
 from indicators.stages.stage_cache import StageCache, content_key, frame_key
 from indicators.stages.levels import LEVELS
 from indicators.stages.methods import IFN_2023
-from indicators.stages.plateformes import PlatformRule
+from indicators.stages.options import RunOptions  # noqa: F401  (imported from here by callers)
 from indicators.stages.scoring import score_levels
-
-
-@dataclass
-class RunOptions:
-    method: str = "ifn-2020"
-    reference: str = "region"
-    territory: list[str] | None = None
-    thresholds: Path | None = None
-    crs: str = "auto"
-    qpv: str = "2015"                 # QPV list: 2015, 2024, or none
-    qpv_calibration: str = "none"     # none, or population (control totals)
-    seuils_deciles: Path | None = None  # ifn-2023: cut points to score against (default: the loaded units')
-    plateformes: PlatformRule = field(default_factory=PlatformRule)
-    debit_fixe: float = DEFAULT_SPEED_MBITS   # fixed coverage: premises eligible at this speed (Mbit/s) or more
-    services_publics: list[str] = field(default_factory=lambda: list(PUBLIC_SERVICES))   # BPE types counted
 
 
 @dataclass

@@ -1,12 +1,10 @@
 """Platform workers from SIRENE (METHODS 2): who is counted, where they live, the Compas summary.
 
-The counting rule is a dataclass: every choice METHODS calls "assumed" is a field with its
+The counting rule is a dataclass (PlatformRule, stages/options.py): every choice METHODS calls "assumed" is a field with its
 documented default, so an observatory can change it and say so.
 """
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,31 +14,12 @@ from indicators.stages.geometry import to_epsg
 from indicators.db import run_sql
 from indicators.stages.stage_cache import StageCache, StageResult
 from indicators.stages.levels import LEVEL_KEY
+from indicators.stages.options import PlatformRule  # noqa: F401  (its home was here)
 
 PROFESSIONS = ["livreurs", "vtc"]
 # the legal CRSs of French territories, and the lon/lat and web-mercator ones a file may use
 EPSG_CONNUS = [2154, 5490, 2972, 2975, 4471, 4467, 4326, 3857, 27572]
 PREFIXES = {"metropole": [], "971": ["971"], "972": ["972"], "973": ["973"], "974": ["974"], "976": ["976"]}
-
-
-@dataclass
-class PlatformRule:
-    ape_livreurs: str = "53.20Z"          # Autres activités de poste et de courrier (assumed, METHODS 2)
-    ape_vtc: str = "49.32Z"               # Transports de voyageurs par taxis (assumed)
-    categorie: str = "1000"               # entrepreneur individuel
-    date_reference: str = "9999-12-31"    # keep establishments created up to this date (stock date by default)
-    seuil_domiciliation: int = 10         # active individual riders/drivers at one address
-    motif_domiciliation: str = r"\bCCAS\b|DOMICILIATION|CENTRE COMMUNAL|\bC/O\b|(^|\s)CHEZ\s"
-    qualites: list[str] = field(default_factory=lambda: ["11", "12", "21", "22"])  # qualite_xy trusted
-    actifs: str = "actocc15p"             # or actocc1564
-
-    def params(self, liste: str) -> dict:
-        return {"ape_livreurs": self.ape_livreurs, "ape_vtc": self.ape_vtc, "categorie": self.categorie,
-                "date_reference": self.date_reference, "seuil_domiciliation": self.seuil_domiciliation,
-                "motif_domiciliation": self.motif_domiciliation, "qualites": self.qualites, "liste": liste}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def present(staged: dict[str, str]) -> bool:
