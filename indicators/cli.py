@@ -25,7 +25,7 @@ from indicators.stages.options import METHOD_NAMES as METHODS
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Digital fragility index (IFN) per IRIS, commune, EPCI, département and région.")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)   # messages unbroken: paths stay whole, the terminal wraps
 DEFAULT_OUT = PROJECT_DIR / "data" / "out"
 DEFAULT_METHOD = RunOptions.method
 DEBUG = {"on": False}
