@@ -104,7 +104,7 @@ def up_to_date(out_dir: Path, key: str) -> dict | None:
     code; a partial run has none) and is intact: every file with its bytes, every name published
     (indicators/outputs/publish.py keeps the key in the set's manifest)."""
     now = publish.current(out_dir)
-    if now is None or now.meta.get("key") != key or not publish.validate_dir(out_dir).ok:
+    if now is None or now.meta.get("key") != key or not publish.validate_dir(out_dir, trust_stat=True).ok:
         return None
     return _load(now.path / "run_report.json") or None
 

@@ -144,6 +144,10 @@ def _digest(path: Path, sync: bool = False) -> str:
     return digest
 
 
+def _stat_of(st: os.stat_result) -> list[int]:
+    return [st.st_ino, st.st_ctime_ns, st.st_mtime_ns]
+
+
 def _remove(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
@@ -172,17 +176,22 @@ class OutputSet:
         """The public names: the top-level entries of the set."""
         return sorted({rel.split("/", 1)[0] for rel in self.files})
 
-    def check(self, deep: bool = True) -> list[str]:
-        """What differs from the manifest: missing files, other sizes, other bytes."""
+    def check(self, deep: bool = True, trust_stat: bool = False) -> list[str]:
+        """What differs from the manifest: missing files, other sizes, other bytes (sha256, when
+        `deep`). `trust_stat`: a file whose inode, ctime and mtime are those recorded when the set
+        was sealed is not read again (any write, chmod or link changes its ctime): the up-to-date
+        check costs a stat per file, not a read of every byte."""
         problems = []
         for rel, info in sorted(self.files.items()):
             path = self.path / rel
             if not path.is_file():
                 problems.append(f"{rel}: missing from set {self.run_id}")
-            elif path.stat().st_size != info["size"]:
+                continue
+            st = path.stat()
+            if st.st_size != info["size"]:
                 problems.append(f"{rel}: changed since set {self.run_id} was written "
-                                f"({path.stat().st_size} bytes, it wrote {info['size']})")
-            elif deep and _digest(path) != info["sha256"]:
+                                f"({st.st_size} bytes, it wrote {info['size']})")
+            elif deep and not (trust_stat and info.get("stat") == _stat_of(st)) and _digest(path) != info["sha256"]:
                 problems.append(f"{rel}: changed since set {self.run_id} was written (other bytes, same size)")
         return problems
 
@@ -270,6 +279,7 @@ def seal(out_dir: Path, tmp: Path, run_id: str, meta: dict) -> OutputSet:
         rel = path.relative_to(tmp).as_posix()
         files[rel] = {"size": path.stat().st_size, "sha256": _digest(path, sync=True)}
         path.chmod(0o444)   # a set is never edited: a reader opening it for update gets read-only
+        files[rel]["stat"] = _stat_of(path.stat())
     for folder in sorted({p.parent for p in tmp.rglob("*")} | {tmp}, reverse=True):
         _fsync_dir(folder)
     _fault("seal:hashed")
@@ -308,19 +318,26 @@ def _switch(out_dir: Path, target: OutputSet) -> None:
 
 
 def _link_names(out_dir: Path, target: OutputSet) -> None:
+    made = False
     for name in target.names:
         if not os.path.lexists(out_dir / name):
             os.symlink(link_target(name), out_dir / name)
+            made = True
             _fault(f"link:{name}")
+    if made:
+        _fsync_dir(out_dir)
 
 
 def _unlink_stale(out_dir: Path, target: OutputSet) -> None:
     keep = set(target.names)
+    removed = False
     for path in sorted(Path(out_dir).iterdir()):
         if path.name not in keep and is_our_link(path):
             path.unlink()
+            removed = True
             _fault(f"unlink:{path.name}")
-    _fsync_dir(out_dir)
+    if removed:
+        _fsync_dir(out_dir)
 
 
 def _unlink_all(out_dir: Path) -> None:
@@ -478,9 +495,10 @@ class FolderReport:
         return not self.errors
 
 
-def validate_dir(out_dir: Path, deep: bool = True) -> FolderReport:
+def validate_dir(out_dir: Path, deep: bool = True, trust_stat: bool = False) -> FolderReport:
     """Whether OUT is one consistent set: every public name is the current set's link, and the
-    current set's files are those its manifest lists (sizes, and sha256 when `deep`)."""
+    current set's files are those its manifest lists (sizes, and sha256 when `deep`; see
+    OutputSet.check for `trust_stat`)."""
     out_dir = Path(out_dir)
     report = FolderReport(str(out_dir))
     now = current(out_dir)
@@ -490,7 +508,7 @@ def validate_dir(out_dir: Path, deep: bool = True) -> FolderReport:
                              "sets (the next run keeps them as a set)" if legacy else ": nothing published here"))
         return report
     report.run_id = now.run_id
-    report.errors += now.check(deep)
+    report.errors += now.check(deep, trust_stat)
     for name in now.names:
         path = out_dir / name
         if not os.path.lexists(path):
