@@ -411,8 +411,9 @@ def sources() -> None:
         state = (f"downloaded: {local}" if local else
                  f"sample: {sample.relative_to(PROJECT_DIR)}" if sample and sample.exists() else "missing")
         console.print(Text.assemble((sid, "bold"), f"  {src.default}  {src.publisher}"))
-        console.print(Text(f"    url:   {src.url() or '(none: give --input ' + sid + '=PATH)'}"), overflow="fold")
-        console.print(Text(f"    local: {state}"), overflow="fold")
+        # whole lines: a URL or a path cut by the table or by rich is useless; the terminal wraps
+        console.print(Text(f"    url:   {src.url() or '(none: give --input ' + sid + '=PATH)'}"), soft_wrap=True)
+        console.print(Text(f"    local: {state}"), soft_wrap=True)
 
 
 @app.command()
@@ -501,9 +502,9 @@ def validate_folder(out: Path) -> bool:
     if report.ok:
         now = publish.current(out)
         console.print(f"[green]ok[/] {out}: one consistent output set, {now.run_id} "
-                      f"({len(now.files)} files, bytes as written)", highlight=False)
+                      f"({len(now.files)} files, bytes as written)", highlight=False, soft_wrap=True)
     else:
-        console.print(f"[red]FAILED[/] {out}: not one consistent output set", highlight=False)
+        console.print(f"[red]FAILED[/] {out}: not one consistent output set", highlight=False, soft_wrap=True)
     for e in report.errors:
         console.print(Text.assemble(("  error: ", "red"), e))
     for w in report.warnings:
