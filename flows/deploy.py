@@ -25,7 +25,10 @@ def deployment(name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, parameters: d
 
     # the flow is found by its module path (flows.refresh.refresh) in the installed package, not
     # by a file path relative to where `deploy` ran: a worker runs it from its own temporary folder
+    # _sync=True: Prefect picks its async twin when an event loop runs in this thread (a Jupyter
+    # kernel, or Playwright's sync API in the same test session) and returns a coroutine
     return refresh.to_deployment(
+        _sync=True,
         entrypoint_type=EntrypointType.MODULE_PATH,
         name=name,
         schedule=CronSchedule(cron=cron, timezone=timezone),
@@ -37,7 +40,7 @@ def deployment(name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, parameters: d
 
 def register(name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, parameters: dict | None = None,
              work_pool: str | None = None, timezone: str = "Europe/Paris") -> UUID:
-    return deployment(name, cron, parameters, timezone).apply(work_pool_name=work_pool)
+    return deployment(name, cron, parameters, timezone).apply(work_pool_name=work_pool, _sync=True)
 
 
 def serve(name: str = DEFAULT_NAME, cron: str = DEFAULT_CRON, parameters: dict | None = None,

@@ -3,7 +3,7 @@
 Layout of an output folder OUT (every name fragilite writes is in this list):
 
     OUT/iris.parquet             -> .fragilite/current/iris.parquet   one relative symlink per output
-    OUT/.fragilite/current       -> sets/20250602T060012Z-3fa2c1      THE switch: one symlink
+    OUT/.fragilite/current       -> sets/20250602T060012345Z-3fa2c1   THE switch: one symlink
     OUT/.fragilite/sets/<run>/   a complete set: layers, twins, tables, report, manifest.json
     OUT/.fragilite/sets/.tmp-<run>/    a set being written (not a set yet)
     OUT/.fragilite/sets/.trash-<run>/  a set being deleted (not a set any more)
@@ -102,8 +102,9 @@ def is_our_link(path: Path) -> bool:
 
 
 def new_run_id() -> str:
-    """Sortable by time, unique: 20250602T060012Z-3fa2c1."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    """Sortable by time to the millisecond (history's order), unique: 20250602T060012345Z-3fa2c1."""
+    now = time.time()
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}{int(now * 1000) % 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 def _require_lock(out_dir: Path) -> None:
