@@ -70,18 +70,24 @@ def test_options_are_part_of_the_key(tmp_path):
     assert "a_jour" not in again and again["reference"] == "departement"
 
 
-def test_a_run_that_would_publish_empty_layers_keeps_the_previous_ones(tmp_path):
-    """kit-2020 on the sample's census files scores no unit (the kit needs its own file): its
-    layers are not published, the previous ones stay byte for byte."""
+def test_a_run_that_loses_iris_keeps_the_previous_set(tmp_path):
+    """Martinique's file missing from the next run: its IRIS would vanish from the layers. Not
+    published (the previous set stays byte for byte) unless the shrink is accepted. (Empty layers:
+    tests/test_publish.py, on SYNTHETIC sets.)"""
     from indicators.errors import PublicationRefused
     from indicators.outputs import publish
+    from indicators.pipeline import Publication
 
-    run_local({}, tmp_path, RunOptions(territory=["48"]))
-    before = digests(tmp_path)
-    with pytest.raises(PublicationRefused, match="layer iris would have no scored unit"):
-        run_local({}, tmp_path, RunOptions(territory=["48"], method="kit-2020"))
-    assert digests(tmp_path) == before and publish.validate_dir(tmp_path).ok
-    assert len(publish.all_sets(tmp_path)) == 1
+    a, b = _departement_files(tmp_path)
+    out = tmp_path / "out"
+    run_local({"mednum_kit_2020": [a, b]}, out, RunOptions(method="d4g-2020"))
+    before = digests(out)
+    with pytest.raises(PublicationRefused, match="IRIS of set .* would disappear"):
+        run_local({"mednum_kit_2020": [a]}, out, RunOptions(method="d4g-2020"))
+    assert digests(out) == before and publish.validate_dir(out).ok and len(publish.all_sets(out)) == 1
+    accepted = run_local({"mednum_kit_2020": [a]}, out, RunOptions(method="d4g-2020"),
+                         Publication(guard=publish.Guard(accept_shrink=True)))
+    assert accepted["outputs"]["iris"]["rows"] == 341 and len(publish.all_sets(out)) == 2
 
 
 def test_edited_output_is_rebuilt(tmp_path):
