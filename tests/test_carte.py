@@ -302,7 +302,8 @@ def test_run_with_carte_writes_the_map(sample_run, tmp_path):
 
     out, _ = sample_run
     copy = tmp_path / "out"
-    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("carte"))
+    # symlinks kept: the public names point into the folder's current set (outputs/publish.py)
+    shutil.copytree(out, copy, symlinks=True, ignore=shutil.ignore_patterns("carte"))
     result = CliRunner().invoke(app, ["run", "--out", str(copy), "--carte"])
     assert result.exit_code == 0, result.output
     assert (copy / "carte" / "index.html").exists() and (copy / "carte" / "data" / "iris.js").exists()
