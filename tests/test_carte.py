@@ -54,7 +54,9 @@ def carte_dir(sample_run, tmp_path_factory) -> Path:
     return layers / "carte"
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API runs an event loop in this thread while it is open, and
+# Prefect's sync calls in later test modules refuse to start one inside it
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} missing: the map tests need Debian's chromium (apt-get install chromium)")
