@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from indicators.stages.compute import Computed, RunOptions, compute
+from indicators.stages.options import MIN_DENOMINATOR
 from indicators.errors import FragiliteError
 from indicators.outputs import publish
 from indicators.outputs.export import write_outputs
@@ -117,7 +118,8 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             qpv_calibration: str = "none", download: bool = False, seuils_deciles: str | None = None,
             debit_fixe: float | None = None, services_publics: list[str] | None = None,
             wait: float = 0.0, accept_shrink: bool = False, keep: int = publish.DEFAULT_KEEP,
-            max_iris_loss: float = publish.DEFAULT_MAX_IRIS_LOSS) -> dict:
+            max_iris_loss: float = publish.DEFAULT_MAX_IRIS_LOSS, classes: str = "auto",
+            min_denominator: float = MIN_DENOMINATOR) -> dict:
     """Stage, compute and publish, holding the output folder (`wait`: seconds to queue behind
     another run). The outputs are published as one set, unless the guard refuses them (no scored
     unit, more than `max_iris_loss` of the current set's IRIS gone; `accept_shrink` lifts it)."""
@@ -125,7 +127,8 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
     options = RunOptions(method=method, reference=reference, territory=territory,
                          thresholds=Path(thresholds) if thresholds else None, crs=crs, qpv=qpv,
                          qpv_calibration=qpv_calibration,
-                         seuils_deciles=Path(seuils_deciles) if seuils_deciles else None)
+                         seuils_deciles=Path(seuils_deciles) if seuils_deciles else None,
+                         classes=classes, min_denominator=min_denominator)
     if debit_fixe is not None:
         options.debit_fixe = float(debit_fixe)
     if services_publics:

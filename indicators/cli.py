@@ -17,7 +17,7 @@ from rich.text import Text
 
 from indicators import PROJECT_DIR
 from indicators.errors import EXIT_INPUT, EXIT_PARTIAL, FragiliteError
-from indicators.stages.options import IFN_2023, RunOptions
+from indicators.stages.options import IFN_2023, MIN_DENOMINATOR, RunOptions
 from indicators.stages.options import METHOD_NAMES as METHODS
 
 # light imports only up here: an up-to-date `fragilite run` answers before the computation,
@@ -131,6 +131,8 @@ def run(
     accept_shrink: bool = typer.Option(False, "--accept-shrink", help="publish even if layers would have no scored unit or lose IRIS (see --max-iris-loss)"),
     max_iris_loss: float = typer.Option(0.05, "--max-iris-loss", help="share of the current set's IRIS a run may lose before it is refused (exit 5)"),
     keep: int = typer.Option(5, "--keep", help="output sets kept for `fragilite history` and `rollback`"),
+    classes: str = typer.Option("auto", "--classes", help="class scheme of classe_*: auto (quantiles for ifn-2020, the kit's equal widths for kit-2020 and d4g-2020), quantiles, fisher-jenks or equal-width"),
+    min_denominator: float = typer.Option(MIN_DENOMINATOR, "--min-denominator", help="reliability: an indicator over a census count below this is flagged (fiable_<id> false); INSEE advises care under 200"),
 ) -> None:
     """Run the refresh (a Prefect flow) and publish the outputs. With no option: the embedded sample."""
     from indicators.lock import OutputLock, describe
@@ -141,7 +143,8 @@ def run(
                              thresholds=thresholds, crs=crs, qpv=qpv, qpv_calibration=qpv_calibration,
                              seuils_deciles=seuils_deciles, debit_fixe=debit_fixe,
                              services_publics=[t.strip().upper() for t in services_publics.split(",") if t.strip()]
-                             if services_publics else RunOptions().services_publics)
+                             if services_publics else RunOptions().services_publics,
+                             classes=classes, min_denominator=min_denominator)
         waiting = lambda holder: err.print(f"{out} is being written by another run ({describe(holder)}); "  # noqa: E731
                                            f"waiting up to {wait:g} s")
         with OutputLock(out, wait, what=f"fragilite run --method {method} --reference {reference}", on_wait=waiting):
@@ -176,7 +179,8 @@ def start_refresh(runner, dask_address, given, options: RunOptions, out: Path, d
         thresholds=str(options.thresholds) if options.thresholds else None, crs=options.crs, qpv=options.qpv,
         qpv_calibration=options.qpv_calibration, download=download_first,
         seuils_deciles=str(options.seuils_deciles) if options.seuils_deciles else None,
-        debit_fixe=options.debit_fixe, services_publics=options.services_publics, **publication)
+        debit_fixe=options.debit_fixe, services_publics=options.services_publics, classes=options.classes,
+        min_denominator=options.min_denominator, **publication)
 
 
 def show_report(report: dict, out: Path) -> bool:
@@ -212,6 +216,7 @@ def score(
     method: str = typer.Option(DEFAULT_METHOD, "--method"),
     thresholds: Optional[Path] = typer.Option(None, "--thresholds", exists=True, dir_okay=False),
     output: Path = typer.Option(..., "-o", "--output", help="CSV to write"),
+    classes: str = typer.Option("auto", "--classes", help="class scheme: auto, quantiles, fisher-jenks or equal-width"),
 ) -> None:
     """Score a table you bring (no geometry, no counts)."""
     from indicators.outputs.files import atomic_path
@@ -227,7 +232,7 @@ def score(
         first = indicators_csv.read_text(encoding="utf-8-sig").splitlines()[0]
         table = read_text_table(indicators_csv, sep=";" if ";" in first else ",")
         thr = read_thresholds(thresholds) if thresholds else None
-        scored = score_table(table, method, thr, label=str(indicators_csv))
+        scored = score_table(table, method, thr, label=str(indicators_csv), classes=classes)
     except FragiliteError as exc:
         fail(exc)
     with atomic_path(output) as tmp:

@@ -22,6 +22,7 @@ from indicators.outputs import publish
 from indicators.stages.compute import Computed, RunOptions, compute
 from indicators.stages.stage_cache import StageCache
 from indicators.outputs.export import write_outputs
+from indicators.stages.classes import resolve_scheme
 from indicators.stages.methods import IFN_2023, METHODS
 from indicators.sources.registry import resolve_inputs
 from indicators.stages.scoring import REFERENCES
@@ -39,6 +40,9 @@ def check_options(options: RunOptions) -> None:
         raise FragiliteError(f"unknown --qpv {options.qpv!r}; choose 2015, 2024 or none")
     if options.qpv_calibration not in ("none", "population"):
         raise FragiliteError(f"unknown --qpv-calibration {options.qpv_calibration!r}; choose none or population")
+    resolve_scheme(options.classes, options.method)
+    if not options.min_denominator >= 0:
+        raise FragiliteError(f"--min-denominator {options.min_denominator}: a count, 0 or more")
     if options.thresholds is not None and not Path(options.thresholds).exists():
         raise FragiliteError(f"--thresholds {options.thresholds}: no such file")
     if options.seuils_deciles is not None:

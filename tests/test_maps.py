@@ -8,24 +8,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-
-# matplotlib and mapclassify are pinned in pyproject.toml with the export's integration (issue 12,
-# phase 2: no edit of existing files during the layout move); until then, skipped where absent
-pytest.importorskip("matplotlib")
 import shapely
 
 from indicators.outputs.maps import MapText, level_maps, sources_line, split_territories
 from indicators.outputs.palette import CLASS_COLOURS, hex_to_rgb
 from indicators.outputs.report_html import report_html
 
-from .publier_sample import LEVELS, publish
-
-
-@pytest.fixture(scope="module")
-def published(sample_run, tmp_path_factory):
-    out, _ = sample_run
-    target = tmp_path_factory.mktemp("publier-maps")
-    return target, publish(out, target)
+LEVELS = ["iris", "communes", "epci", "departements", "regions", "qpv"]
 
 
 def palette_pixels(png) -> dict[str, int]:
@@ -35,30 +24,32 @@ def palette_pixels(png) -> dict[str, int]:
     return {c: int((pixels == hex_to_rgb(c)).all(axis=1).sum()) for c in CLASS_COLOURS.values()}
 
 
-def test_every_level_has_its_map_and_the_html_report_shows_them(published):
+def test_every_level_has_its_map_and_the_html_report_shows_them(sample_run):
     from PIL import Image
 
-    target, result = published
-    assert set(result["maps"]) == set(LEVELS)
+    target, report = sample_run
+    maps = report["cartes"]
+    assert set(maps) == set(LEVELS)
     html = (target / "run_report.html").read_text(encoding="utf-8")
+    markdown = (target / "run_report.md").read_text(encoding="utf-8")
     shown = set(re.findall(r'<img src="([^"]+)"', html))
     for level in LEVELS:
-        path = target / result["maps"][level][0]
+        path = target / maps[level][0]
         assert path.name == f"{level}_score_global.png"
         image = Image.open(path)
         assert image.format == "PNG" and image.size[0] >= 1200
         assert image.text["Title"].startswith("Score global de fragilité numérique")
-        assert "Insee" in image.text["Source"]
-        assert result["maps"][level][0] in shown
+        assert "Insee" in image.text["Source"] and "quintiles" in image.text["Description"]
+        assert maps[level][0] in shown and f"]({maps[level][0]})" in markdown
     for level in ("iris", "communes", "epci"):     # several classes actually drawn
-        assert sum(n > 200 for n in palette_pixels(target / result["maps"][level][0]).values()) >= 4
+        assert sum(n > 200 for n in palette_pixels(target / maps[level][0]).values()) >= 4
     assert "Données SYNTHÉTIQUES" in html         # the sample's SIRENE files
     assert "<script" not in html
 
 
-def test_overseas_units_go_to_insets_in_their_own_crs(published):
-    _, result = published
-    parts = split_territories(result["layers"]["communes"])
+def test_overseas_units_go_to_insets_in_their_own_crs(sample_run):
+    out, _ = sample_run
+    parts = split_territories(gpd.read_parquet(out / "communes.parquet"))
     assert set(parts) == {"metropole", "02"}
     assert parts["metropole"].crs.to_epsg() == 2154 and parts["02"].crs.to_epsg() == 5490
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from indicators.stages.compute import RunOptions
-from indicators.stages.methods import IDS, SCORES, equal_width_classes, score_frame
+from indicators.stages.classes import equal_width_classes
+from indicators.stages.methods import IDS, SCORES, score_frame
 from indicators.pipeline import run_local
 from indicators.sources.readers.mednum import canonical_header, published_scores, read_mednum
 from indicators.stages.scoring import read_thresholds, score_table

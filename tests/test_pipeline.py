@@ -153,11 +153,11 @@ def test_failed_run_leaves_previous_outputs_intact(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = export.write_gpkg
 
-    def crash_on_third(gdf, target, layer):
+    def crash_on_third(gdf, target, layer, *style):
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError("disk full")
-        real(gdf, target, layer)
+        real(gdf, target, layer, *style)
 
     monkeypatch.setattr(export, "write_gpkg", crash_on_third)
     with pytest.raises(OSError):

@@ -26,7 +26,7 @@ def test_flags_small_denominators_only():
     assert fam.iloc[0] == False and fam.iloc[1] == True  # noqa: E712  5 families / 1 000
     assert pd.isna(fam.iloc[2]) and pd.isna(fam.iloc[3])             # no value: no verdict
     assert df["fiabilite"].tolist() == [len(CENSUS_INDICATORS), 0, 0, 0]
-    assert list(df.columns[-len(reliability_columns()):]) == reliability_columns()
+    assert set(reliability_columns()) <= set(df.columns) and reliability_columns()[0] == "fiabilite"
 
 
 def test_only_indicators_in_the_score_count():
@@ -55,9 +55,45 @@ def test_threshold_is_an_option():
 def test_sample_tiny_communes_are_flagged(sample_run):
     """The issue's example: Bagert (38 inhabitants, about 5 families, all single-parent)."""
     out, _ = sample_run
-    communes = add_reliability(pd.read_parquet(out / "communes.parquet"))
+    communes = pd.read_parquet(out / "communes.parquet")
     bagert = communes[communes["nom_commune"] == "Bagert"].iloc[0]
     assert bagert["fiable_familles_monoparentales"] == False  # noqa: E712
     assert bagert["fiabilite"] >= 1
     big = communes.loc[communes["population"].idxmax()]
     assert big["fiabilite"] == 0
+
+
+def test_every_layer_has_the_columns_and_the_report_counts_flagged_units(sample_run):
+    import geopandas as gpd
+
+    out, report = sample_run
+    counted = report["stats"]["fiabilite"]["par_couche"]
+    for level in ("iris", "communes", "epci", "departements", "regions", "qpv"):
+        for path in (out / f"{level}.parquet", out / f"{level}.gpkg"):
+            layer = gpd.read_file(path) if path.suffix == ".gpkg" else gpd.read_parquet(path)
+            assert set(reliability_columns()) <= set(layer.columns), (path, level)
+        flagged = int((layer["fiabilite"] > 0).sum())
+        assert counted[level]["unites_signalees"] == flagged and counted[level]["unites"] == len(layer)
+    assert counted["communes"]["unites_signalees"] > 0 and counted["regions"]["unites_signalees"] == 0
+    markdown = (out / "run_report.md").read_text(encoding="utf-8")
+    line = next(x for x in markdown.splitlines() if x.startswith("| communes |") and "%" in x)
+    assert f"| {counted['communes']['unites_signalees']} (" in line
+    described = __import__("json").loads((out / "dictionary.json").read_text(encoding="utf-8"))
+    assert described["fiabilite"]["effectif_minimal"] == MIN_DENOMINATOR
+    assert "maniés avec précaution" in described["fiabilite"]["source"]
+    assert "fiable_familles_monoparentales" in described["columns"]
+
+
+def test_explain_shows_each_flag(sample_run):
+    from typer.testing import CliRunner
+
+    from indicators.cli import app
+
+    out, _ = sample_run
+    communes = pd.read_parquet(out / "communes.parquet", columns=["code_commune", "nom_commune", "fiabilite"])
+    code = communes.loc[communes["nom_commune"] == "Bagert", "code_commune"].iloc[0]
+    result = CliRunner().invoke(app, ["explain", code, "--out", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "familles_monoparentales" in line)
+    assert "YES" in row                                    # the "small count" column
+    assert "fiabilite = " in result.output and "quantiles" in result.output

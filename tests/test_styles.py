@@ -15,24 +15,13 @@ from pathlib import Path
 
 import pytest
 
-# matplotlib and mapclassify are pinned in pyproject.toml with the export's integration (issue 12,
-# phase 2: no edit of existing files during the layout move); until then, skipped where absent
-pytest.importorskip("matplotlib")
-
 from indicators.outputs.palette import CLASS_COLOURS, NO_DATA_COLOUR
 from indicators.outputs.styles import qml, sld
 
-from .publier_sample import LEVELS, publish
+LEVELS = ["iris", "communes", "epci", "departements", "regions", "qpv"]
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 QGIS_CHECK = Path(__file__).parent / "qgis_check.py"
-
-
-@pytest.fixture(scope="module")
-def published(sample_run, tmp_path_factory):
-    out, _ = sample_run
-    target = tmp_path_factory.mktemp("publier")
-    return target, publish(out, target)
 
 
 def test_qml_and_sld_say_the_palette_and_the_bounds():
@@ -54,8 +43,8 @@ def test_qml_and_sld_say_the_palette_and_the_bounds():
     assert "(" not in ET.fromstring(qml([1.0, 2.0]).split("\n", 1)[1]).find(".//category").get("label")
 
 
-def test_gpkg_is_version_1_2_with_a_default_style(published):
-    target, _ = published
+def test_gpkg_is_version_1_2_with_a_default_style(sample_run):
+    target, _ = sample_run
     for level in LEVELS:
         with sqlite3.connect(target / f"{level}.gpkg") as con:
             assert con.execute("PRAGMA user_version").fetchone()[0] == 10200
@@ -69,8 +58,8 @@ def test_gpkg_is_version_1_2_with_a_default_style(published):
         assert (target / f"{level}.qml").read_text(encoding="utf-8") == row[0][3]
 
 
-def test_qgis_opens_every_layer_styled_and_renders_it(published, tmp_path):
-    target, _ = published
+def test_qgis_opens_every_layer_styled_and_renders_it(sample_run, tmp_path):
+    target, _ = sample_run
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
     done = subprocess.run([SYSTEM_PYTHON, str(QGIS_CHECK), str(target), str(tmp_path / "png"), *LEVELS],
                           capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from indicators import __version__
 from indicators.outputs.layers import ADDITIVE, layer_columns
+from indicators.stages.classes import SCHEME_SHORT
 from indicators.stages.levels import LEVELS
 from indicators.stages.deciles import INDICATORS_2023
 from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORE_LABELS, SCORES, class_column
+from indicators.stages.reliability import (COMPLEMENTARY, CENSUS_INDICATORS, INSEE_ADVICE, MIN_DENOMINATOR,
+                                           flag_column)
 from indicators.stages.scoring import ABSENT_RULE
 
 
@@ -14,7 +17,10 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles
                stats: dict | None = None) -> dict:
     """Every column: label, unit, source, vintage, method. `deciles`: ifn-2023's cut points as the
     run report has them (stats["deciles"]), kept here for explain and the web map. `stats`: the
-    run's, which say where the commune-level indicators came from (ARCEP, BPE, the user's figures)."""
+    run's, which say where the commune-level indicators came from (ARCEP, BPE, the user's figures),
+    how each layer was classed ("classes": the bounds, stages/classes.py) and the reliability rule
+    ("fiabilite", stages/reliability.py)."""
+    stats = stats or {}
     sources = {sid: {"millesime": p.get("millesime"), "files": [f["path"] for f in p.get("files", [])]}
                for sid, p in provenance.items()}
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
@@ -22,9 +28,37 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles
     if method == IFN_2023:
         cols = {**fixed_columns(method, rp_vintage, epsg), **columns_2023(rp_vintage)}
         return {**_document(method, reference, epsg, sources, cols), **ABOUT_2023, "seuils_deciles": deciles}
-    origins = (stats or {}).get("sources_communales", {}).get("indicateurs", {})
-    cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage, origins)}
-    return _document(method, reference, epsg, sources, cols)
+    origins = stats.get("sources_communales", {}).get("indicateurs", {})
+    scheme = stats.get("classes", {}).get("schema")
+    cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage, origins, scheme),
+            **reliability_entries(stats.get("fiabilite", {}).get("effectif_minimal", MIN_DENOMINATOR))}
+    document = _document(method, reference, epsg, sources, cols)
+    document["classes"] = stats.get("classes", {})
+    document["fiabilite"] = {**{k: v for k, v in stats.get("fiabilite", {}).items() if k != "par_couche"},
+                             "regle": "fiable_<id> faux quand le dénominateur de l'indicateur (effectif du "
+                                      "recensement) est inférieur à effectif_minimal ; fiabilite = nombre de tels "
+                                      "indicateurs dans le score de l'unité",
+                             "source": INSEE_ADVICE}
+    return document
+
+
+def reliability_entries(min_denominator: float) -> dict[str, dict]:
+    """The reliability columns and the class scheme column."""
+    threshold = f"{min_denominator:g}"
+    cols = {
+        "fiabilite": {"label": f"Nombre d'indicateurs du score reposant sur un effectif du recensement inférieur à "
+                               f"{threshold} (0 : aucun ; les effectifs inférieurs à 200 « doivent être maniés avec "
+                               "précaution », Insee)", "unit": "indicateurs", "method": "stages/reliability.py"},
+        "methode_classes": {"label": "Méthode des classes classe_* (quantiles, fisher-jenks, equal-width) ; bornes "
+                                     "dans la section classes du dictionnaire", "unit": "code"},
+    }
+    for ind in CENSUS_INDICATORS:
+        note = (" ; indicateur de l'exploitation complémentaire : l'Insee déconseille ses données pour les zones de "
+                "moins de 2 000 habitants (non appliqué)") if ind in COMPLEMENTARY else ""
+        cols[flag_column(ind)] = {"label": f"Faux si le dénominateur de {ind} est inférieur à {threshold} "
+                                           f"(vide si l'indicateur n'a pas de valeur){note}", "unit": "booléen",
+                                  "method": "stages/reliability.py"}
+    return cols
 
 
 ABOUT_2023 = {
@@ -138,7 +172,8 @@ def fixed_columns(method: str, rp_vintage, epsg: int) -> dict[str, dict]:
     return cols
 
 
-def indicator_columns(method: str, reference: str, rp_vintage, origins: dict | None = None) -> dict[str, dict]:
+def indicator_columns(method: str, reference: str, rp_vintage, origins: dict | None = None,
+                      scheme: str | None = None) -> dict[str, dict]:
     """Per indicator its value, numerator, denominator, threshold and points; then the scores."""
     cols: dict[str, dict] = {}
     for ind in IDS:
@@ -153,7 +188,8 @@ def indicator_columns(method: str, reference: str, rp_vintage, origins: dict | N
     for score in SCORES:
         cols[score] = {"label": SCORE_LABELS[score], "unit": "points (base 100, plus = plus fragile)", "method": method}
         cols[f"{score}_entier"] = {"label": f"{SCORE_LABELS[score]}, partie entière (colonnes * du jeu 2020)", "unit": "points", "method": "d4g-2020"}
-        cols[class_column(score)] = {"label": f"Classe 1-5 (amplitudes égales) : {SCORE_LABELS[score]}", "unit": "classe", "method": method}
+        cols[class_column(score)] = {"label": f"Classe 1-5 ({SCHEME_SHORT.get(scheme, 'amplitudes égales')}, 1 = moins "
+                                              f"fragile) : {SCORE_LABELS[score]}", "unit": "classe", "method": scheme or method}
     return cols
 
 

@@ -1,6 +1,7 @@
-"""Write the outputs of a computed refresh: the layers (GeoParquet + GeoPackage), the side tables,
-the rejects, the dictionary and the run report. Every layer is built before the first file is
-written, and every file is written under a temporary name and renamed."""
+"""Write the outputs of a computed refresh: the layers (GeoParquet with its .qml, a styled
+GeoPackage), the side tables, the rejects, the dictionary, the maps (cartes_rapport/) and the run
+report (JSON, Markdown, HTML). Every layer is built before the first file is written, and every
+file is written under a temporary name and renamed."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
 
 from indicators import __version__
 from indicators.outputs.dictionary import dictionary, sirene_is_synthetic
 from indicators.outputs.files import atomic_path, write_json
-from indicators.outputs.layers import build_layer, write_geoparquet, write_gpkg
+from indicators.outputs.layers import build_layer, write_geoparquet, write_gpkg, write_qml
+from indicators.outputs.maps import write_maps
 from indicators.outputs.report import report_markdown
+from indicators.outputs.report_html import report_html
+from indicators.outputs.styles import CLASS_ATTRIBUTE
 from indicators.sources.registry import sha256_of
+from indicators.stages.classes import SCHEME_SHORT
 from indicators.stages.compute import Computed
 
 
@@ -29,22 +35,15 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     millesime_rp = rp[0] if rp else (2016 if "mednum_kit_2020" in provenance else None)
     sirene_synthetique = sirene_is_synthetic(provenance)
-    written = {}
+    classes = computed.stats.get("classes", {})
+    bounds = {level: info.get("classe_global", {}).get("bornes") for level, info in classes.get("par_couche", {}).items()}
     layers = {}
     for level in computed.layers:
         df = pd.read_parquet(computed.layers[level])
-        gdf = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique)
-        layers[level] = gdf
+        layers[level] = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique,
+                                    classes.get("schema"))
     # build everything first, then write: a failure above leaves the old outputs untouched
-    # two files at a time: GDAL, Arrow and GEOS release the GIL; each file is still atomic
-    with ThreadPoolExecutor(2) as pool:
-        jobs = [pool.submit(write_geoparquet, gdf, out_dir / f"{level}.parquet") for level, gdf in layers.items()]
-        jobs += [pool.submit(write_gpkg, gdf, out_dir / f"{level}.gpkg", level) for level, gdf in layers.items()]
-        for job in jobs:
-            job.result()
-    for level, gdf in layers.items():
-        written[level] = {"parquet": str(shown / f"{level}.parquet"), "gpkg": str(shown / f"{level}.gpkg"),
-                          "rows": int(len(gdf))}
+    written = write_layers(layers, out_dir, bounds, classes.get("schema", ""), shown)
     rejects = pd.read_parquet(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:
         rejects.to_csv(tmp, index=False)
@@ -55,10 +54,13 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         written[name] = {"csv": str(shown / f"{name}.csv"), "rows": int(len(table))}
     write_json(dictionary(method, reference, provenance, computed.epsg, computed.stats.get("deciles"), computed.stats),
                out_dir / "dictionary.json")
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    maps = write_maps(layers, out_dir, provenance, map_method_line(method, reference, classes), finished[:10],
+                      bounds, bool(sirene_synthetique))
     report = {
         "fragilite_version": __version__,
         "run_id": run_id,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished": finished,
         "duration_s": round(time.time() - started, 2),
         "method": method,
         "reference": reference,
@@ -70,8 +72,41 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         "outputs": {level: {**info, "sha256": sha256_of(out_dir / Path(info.get("parquet") or info["csv"]).name)}
                     for level, info in written.items()},
         "rejects": {"file": str(shown / "rejects.csv"), "rows": int(len(rejects))},
+        "cartes": maps,
     }
-    write_json(report, out_dir / "run_report.json")
-    with atomic_path(out_dir / "run_report.md") as tmp:
-        tmp.write_text(report_markdown(report), encoding="utf-8")
+    write_reports(report, out_dir)
     return report
+
+
+def write_layers(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, bounds: dict[str, list[float] | None],
+                 classes: str, shown: Path) -> dict[str, dict]:
+    """Each layer as GeoParquet with its .qml, and as a styled GeoPackage (styled: the layers with
+    classes; ifn-2023's have none).
+    Two files at a time: GDAL, Arrow and GEOS release the GIL; each file is still atomic."""
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(write_geoparquet, gdf, out_dir / f"{level}.parquet") for level, gdf in layers.items()]
+        jobs += [pool.submit(write_gpkg, gdf, out_dir / f"{level}.gpkg", level, bounds.get(level), classes,
+                             CLASS_ATTRIBUTE in gdf) for level, gdf in layers.items()]
+        jobs += [pool.submit(write_qml, out_dir / f"{level}.qml", level, bounds.get(level))
+                 for level, gdf in layers.items() if CLASS_ATTRIBUTE in gdf]
+        for job in jobs:
+            job.result()
+    return {level: {"parquet": str(shown / f"{level}.parquet"), "gpkg": str(shown / f"{level}.gpkg"),
+                    **({"qml": str(shown / f"{level}.qml")} if CLASS_ATTRIBUTE in gdf else {}),
+                    "rows": int(len(gdf))} for level, gdf in layers.items()}
+
+
+def map_method_line(method: str, reference: str, classes: dict) -> str:
+    """The line under a map's title: method, thresholds, classes."""
+    scheme = classes.get("schema", "")
+    return f"Méthode {method}, seuils : territoire de référence {reference} ; classes : {SCHEME_SHORT.get(scheme, scheme)}."
+
+
+def write_reports(report: dict, out_dir: Path) -> None:
+    """run_report.json, run_report.md and run_report.html (the Markdown, maps shown)."""
+    write_json(report, out_dir / "run_report.json")
+    markdown = report_markdown(report)
+    with atomic_path(out_dir / "run_report.md") as tmp:
+        tmp.write_text(markdown, encoding="utf-8")
+    with atomic_path(out_dir / "run_report.html") as tmp:
+        tmp.write_text(report_html(report, markdown), encoding="utf-8")

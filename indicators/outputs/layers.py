@@ -22,8 +22,13 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
     score_acces_interfaces, score_acces_information, score_competences_administratives,
     score_competences_numeriques, score_global_acces, score_global_competences, score_global
     [score_*_entier: d4g-2020 only, the floor the 2020 file publishes as "*"]
-    classe_<axis> (1-5, equal widths over the units of the layer), n_indicateurs,
-    methode, reference, code_reference, millesime_rp, geometry (MultiPolygon)
+    classe_<axis> (1-5 over the units of the layer, by the scheme of --classes: quintiles for
+      ifn-2020, the kit's equal widths for kit-2020 and d4g-2020; bounds in dictionary.json),
+    n_indicateurs,
+    fiabilite      how many of the unit's indicators in the score rest on a census count below
+                   --min-denominator (200, INSEE's advice; stages/reliability.py)
+    fiable_<id>    per census-based indicator: false when its denominator is below it
+    methode, methode_classes, reference, code_reference, millesime_rp, geometry (MultiPolygon)
 
   ifn-2023 (a 2023-like reconstruction of the portal's index, METHODS 1.4) replaces everything
   from ind_<id> to code_reference with its own block, names stable for the map and users:
@@ -48,9 +53,11 @@ import shapely
 
 from indicators import PACKAGE_DIR
 from indicators.outputs.files import atomic_path
+from indicators.outputs.styles import add_gpkg_style, qml
 from indicators.stages.geometry import from_wkb
 from indicators.stages.deciles import SCORE_COLUMNS_2023, VALUE_COLUMNS_2023
 from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORES, class_column
+from indicators.stages.reliability import reliability_columns
 
 KEYS = {
     "iris": ["code_iris", "nom_iris", "typ_iris", "code_commune", "nom_commune", "code_epci", "nom_epci",
@@ -90,7 +97,8 @@ def layer_columns(level: str, method: str) -> list[str]:
     if method == "d4g-2020":
         cols += [f"{s}_entier" for s in SCORES]
     cols += [class_column(s) for s in SCORES]
-    cols += ["n_indicateurs", "methode", "reference", "code_reference", "millesime_rp", "geometry"]
+    cols += ["n_indicateurs", *reliability_columns()]
+    cols += ["methode", "methode_classes", "reference", "code_reference", "millesime_rp", "geometry"]
     return cols
 
 
@@ -100,8 +108,10 @@ def _names(kind: str) -> dict[str, str]:
 
 
 def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg: int,
-                millesime_rp: int | None, sirene_synthetique: bool | None = None) -> gpd.GeoDataFrame:
+                millesime_rp: int | None, sirene_synthetique: bool | None = None,
+                classes: str | None = None) -> gpd.GeoDataFrame:
     df = df.copy()
+    df["methode_classes"] = classes
     key = KEYS[level][0]
     if level != "iris":
         df[key] = df["code"]
@@ -119,15 +129,18 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     gdf = gpd.GeoDataFrame(df[[c for c in columns if c != "geometry"]].reset_index(drop=True),
                            geometry=gpd.GeoSeries(geometry, crs=epsg).reset_index(drop=True), crs=epsg)
     for col in [c for c in columns if c.startswith(("code_", "nom_", "typ_", "codes_")) or c in
-                ("methode", "reference", "source_revenu", "source_poids", "liste_qpv", "date_sirene")]:
+                ("methode", "methode_classes", "reference", "source_revenu", "source_poids", "liste_qpv",
+                 "date_sirene")]:
         gdf[col] = gdf[col].astype("string")
     for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "n_iris_qpv", "millesime_rp",
-                                                                 "livreurs", "vtc"]:
+                                                                 "livreurs", "vtc", "fiabilite"]:
         if col in gdf:
             gdf[col] = gdf[col].astype("Int64")
     if method == IFN_2023 and level == "iris":   # the units' own scores are deciles: integers
         for col in SCORE_COLUMNS_2023[:-1]:
             gdf[col] = gdf[col].astype("Int64")
+    for col in [c for c in columns if c.startswith("fiable_")]:
+        gdf[col] = gdf[col].astype("boolean")
     return gdf.sort_values(key).reset_index(drop=True)
 
 
@@ -192,7 +205,10 @@ def write_geoparquet(gdf: gpd.GeoDataFrame, target: Path) -> None:
 GPKG_DATE = "2000-01-01T00:00:00Z"
 
 
-def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
+def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str, bounds: list[float] | None = None,
+               classes: str = "", styled: bool = True) -> None:
+    """The GeoPackage twin, version 1.2 (QGIS 3.22's GDAL warns on the 1.4 GDAL writes by
+    default), with its default QGIS style in layer_styles (outputs/styles.py) when `styled`."""
     os.environ["OGR_CURRENT_DATE"] = GPKG_DATE
     with atomic_path(target) as tmp:
         out = gdf.copy()
@@ -200,4 +216,13 @@ def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str) -> None:
             if str(out[col].dtype) == "Int64":
                 out[col] = out[col].astype("float64")
         # through Arrow: the same bytes as row by row, a third faster
-        out.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio", use_arrow=True)
+        out.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio", use_arrow=True,
+                    dataset_options={"VERSION": "1.2"})
+        if styled:
+            add_gpkg_style(tmp, layer, bounds, classes)
+
+
+def write_qml(target: Path, layer: str, bounds: list[float] | None) -> None:
+    """The QGIS style beside a GeoParquet layer (iris.parquet -> iris.qml), read by QGIS on opening."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(qml(bounds, title=layer), encoding="utf-8")

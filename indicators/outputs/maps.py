@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from indicators.outputs.files import atomic_path
 from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL, OUTLINE_COLOUR,
                                         RATE_LABELS, UNRELIABLE_COLOUR, class_label)
 from indicators.stages.classes import classify
 
-MAPS_DIR = "cartes"
+MAPS_DIR = "cartes_rapport"   # the report's PNG maps (the web map is in carte/)
 # overseas régions: name and legal CRS (the layers' CRS when a run holds one of them alone)
 OVERSEAS = {"01": ("Guadeloupe", 5490), "02": ("Martinique", 5490), "03": ("Guyane", 2972),
             "04": ("La Réunion", 2975), "06": ("Mayotte", 4471)}
@@ -69,6 +70,7 @@ def sources_line(provenance: dict, prefixes: tuple[str, ...]) -> str:
 
 def split_territories(gdf: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
     """The mainland ("metropole") and each overseas région, each in its own CRS."""
+    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]   # a unit without a polygon is not drawn
     region = gdf["code_region"].astype("string").fillna("") if "code_region" in gdf else pd.Series("", index=gdf.index)
     parts = {}
     mainland = gdf[~region.isin(list(OVERSEAS))]
@@ -170,9 +172,13 @@ def choropleth(gdf: gpd.GeoDataFrame, classes: pd.Series, bounds: list[float] | 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     parts = split_territories(gdf)
     backgrounds = split_territories(background) if background is not None else {}
-    main_key = "metropole" if "metropole" in parts else next(iter(parts))
+    main_key = "metropole" if "metropole" in parts else next(iter(parts), None)
     main = fig.add_axes((0.01, 0.10, 0.70, 0.76))
-    _draw(main, parts[main_key], classes, points, backgrounds.get(main_key), pixels=WIDTH_IN * DPI * 0.7)
+    if main_key is None:   # a layer without units (no QPV in the territory, say): the map says so
+        main.set_axis_off()
+        main.text(0.5, 0.5, "Aucune unité dans cette couche", ha="center", va="center", fontsize=12, color="#636363")
+    else:
+        _draw(main, parts[main_key], classes, points, backgrounds.get(main_key), pixels=WIDTH_IN * DPI * 0.7)
     present = {int(k) for k in classes.dropna().unique()}
     flagged = bool("fiabilite" in gdf and (gdf["fiabilite"].fillna(0) > 0).any())
     _legend(fig, bounds, labels or RATE_LABELS, present, flagged, bool(classes.isna().any()))
@@ -191,11 +197,11 @@ def choropleth(gdf: gpd.GeoDataFrame, classes: pd.Series, bounds: list[float] | 
                  "rien de réel.", fontsize=8.5, color="#cb181d", fontweight="bold", va="top")
     footer = [f"Sources : {text.sources}."] + text.extra + [f"Carte : fragilite, {text.date}."]
     fig.text(0.01, 0.015, "\n".join(footer), fontsize=6.5, va="bottom", color="#404040")
-    target.parent.mkdir(parents=True, exist_ok=True)
     description = text.method + (" Fichiers SIRENE SYNTHÉTIQUES : ces comptes ne décrivent rien de réel."
                                  if text.synthetic_sirene else "")
-    fig.savefig(target, format="png", dpi=DPI, facecolor="white",
-                metadata={"Software": None, "Title": title, "Source": text.sources, "Description": description})
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white",
+                    metadata={"Software": None, "Title": title, "Source": text.sources, "Description": description})
     return target
 
 
@@ -206,11 +212,15 @@ def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out
     written = []
     points = level == "qpv"
     name = LEVEL_TITLES.get(level, level)
-    if bounds is None:
-        bounds = classify(gdf["score_global"], "quantiles")[1]["bornes"]
-    written.append(choropleth(gdf, gdf["classe_global"], bounds, f"Score global de fragilité numérique : {name}",
-                              texts["score"], out_dir / MAPS_DIR / f"{level}_score_global.png",
-                              labels=CLASS_LABELS, points=points, background=background))
+    score, title = ("score_global", "Score global de fragilité numérique") if "score_global" in gdf else \
+        ("score_total", "Score total 1-10 (ifn-2023), en quintiles")
+    classes = gdf["classe_global"] if "classe_global" in gdf else None
+    if classes is None or bounds is None:
+        fresh, info = classify(gdf[score], "quantiles")
+        classes, bounds = (fresh, info["bornes"]) if classes is None else (classes, bounds)
+    written.append(choropleth(gdf, classes, bounds, f"{title} : {name}", texts["score"],
+                              out_dir / MAPS_DIR / f"{level}_{score}.png", labels=CLASS_LABELS, points=points,
+                              background=background))
     for rate, label in RATES.items():
         if rate in gdf and gdf[rate].notna().any():
             classes, info = classify(gdf[rate], "quantiles")
@@ -223,7 +233,7 @@ def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out
 def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: dict, method_line: str,
                date: str, bounds: dict[str, list[float] | None] | None = None,
                synthetic_sirene: bool = False) -> dict[str, list[str]]:
-    """Every level's maps under out_dir/cartes/; returns their paths relative to out_dir."""
+    """Every level's maps under out_dir/cartes_rapport/; returns their paths relative to out_dir."""
     score = MapText(sources_line(provenance, ("rp_", "filosofi_iris", "filosofi_communes", "contours_iris",
                                               "mednum_kit_2020", "qpv_contours")), method_line, date)
     rates = MapText(sources_line(provenance, ("sirene_etablissements", "rp_")), method_line, date,

@@ -27,6 +27,7 @@ def report_markdown(report: dict) -> str:
     lines += ["", "## Outputs", "", "| output | rows |", "|---|---|"]
     for level, info in report["outputs"].items():
         lines.append(f"| {level} | {info['rows']} |")
+    lines += classes_markdown(report["stats"].get("classes")) + reliability_markdown(report["stats"].get("fiabilite"))
     if "qpv_comparaison" in report["stats"]:
         lines += ["", "## QPV: our allocation against INSEE's published figures", "",
                   f"Calibration: `{report['stats'].get('qpv_calibration')}`. Per QPV in `qpv_comparaison.csv`.", "",
@@ -61,6 +62,7 @@ def report_markdown(report: dict) -> str:
     lines += ["", f"Rejected units: {report['rejects']['rows']} (see `rejects.csv`)."]
     if report["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
+    lines += maps_markdown(report.get("cartes") or {})
     return "\n".join(lines) + "\n"
 
 
@@ -101,4 +103,52 @@ def commune_sources_lines(origins: dict | None) -> list[str]:
             lines.append(f"- {source}: {n['lignes']} codes ({n['quantite']:g} in all): {reason}")
     if origins["non_rattaches"]:
         lines.append("- every one of them, code by code: `sources_non_rattachees.csv`")
+    return lines
+
+
+def classes_markdown(classes: dict | None) -> list[str]:
+    """How classe_global was cut, layer by layer (the bounds are in dictionary.json too)."""
+    if not classes:
+        return []
+    lines = ["", f"## Classes: `{classes['schema']}`", "", classes.get("libelle", ""), "",
+             "| layer | bounds of classe_global (1 to 5) | units per class |", "|---|---|---|"]
+    for level, info in classes["par_couche"].items():
+        glob = info.get("classe_global", {})
+        bounds = " · ".join(f"{b:.1f}" for b in glob.get("bornes", []))
+        counts = " / ".join(str(glob.get("effectifs", {}).get(str(k), 0)) for k in range(1, 6))
+        lines.append(f"| {level} | {bounds} | {counts} |")
+    return lines
+
+
+def reliability_markdown(reliability: dict | None) -> list[str]:
+    """Units whose score rests on small census counts, per layer and per indicator."""
+    if not reliability:
+        return []
+    indicators = reliability["indicateurs"]
+    lines = ["", "## Reliability: indicators over small census counts", "",
+             f"An indicator is flagged (`fiable_<id>` false) when its denominator is below "
+             f"{reliability['effectif_minimal']:g} (INSEE: census counts under 200 \"doivent être maniés avec "
+             "précaution\"); `fiabilite` counts a unit's flagged indicators.", "",
+             "| layer | units | with a flagged indicator | " + " | ".join(indicators) + " |",
+             "|---|---|---|" + "---|" * len(indicators)]
+    for level, s in reliability["par_couche"].items():
+        share = f"{100 * s['unites_signalees'] / s['unites']:.0f} %" if s["unites"] else "–"
+        lines.append(f"| {level} | {s['unites']} | {s['unites_signalees']} ({share}) | "
+                     + " | ".join(str(s["par_indicateur"].get(i, 0)) for i in indicators) + " |")
+    return lines
+
+
+def maps_markdown(maps: dict[str, list[str]]) -> list[str]:
+    """The report's "Maps" section: each PNG linked and shown (Markdown image links)."""
+    if not maps:
+        return []
+    lines = ["", "## Maps", "",
+             "Classes of each layer in the palette of the QGIS styles and the web map; hatched units: "
+             "their score rests on small census counts (`fiabilite` > 0). Overseas régions in insets, "
+             "at their own scale.", ""]
+    for level, paths in maps.items():
+        lines += [f"### {level}", ""]
+        for path in paths:
+            name = path.rsplit("/", 1)[-1].removesuffix(".png")
+            lines += [f"![{name}]({path})", ""]
     return lines

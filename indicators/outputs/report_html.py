@@ -1,10 +1,10 @@
 """run_report.html: the run report for a browser, with its maps shown.
 
 The HTML is the Markdown report (run_report.md, whose "Maps" section links the PNG maps under
-cartes/) rendered by markdown-it-py (CommonMark and its table extension; raw HTML in the
+cartes_rapport/) rendered by markdown-it-py (CommonMark and its table extension; raw HTML in the
 Markdown is escaped, never passed through), in a page with a stylesheet of its own: no script,
 no network. A run whose inputs include SYNTHETIC files says so in a red banner at the top.
-The maps are linked, not embedded: run_report.html, cartes/ and the layers travel together.
+The maps are linked, not embedded: run_report.html, cartes_rapport/ and the layers travel together.
 """
 
 from __future__ import annotations
@@ -40,22 +40,6 @@ def synthetic_sources(report: dict) -> list[str]:
     """The source ids of the run whose files are synthetic."""
     return [sid for sid, info in report.get("inputs", {}).items()
             if any(f.get("synthetic") for f in info.get("files", []))]
-
-
-def maps_markdown(maps: dict[str, list[str]]) -> list[str]:
-    """The report's "Maps" section: each PNG linked and shown (Markdown image links)."""
-    if not maps:
-        return []
-    lines = ["", "## Maps", "",
-             "Classes of each layer in the palette of the QGIS styles and the web map; hatched units: "
-             "their score rests on small census counts (`fiabilite` > 0). Overseas régions in insets, "
-             "at their own scale.", ""]
-    for level, paths in maps.items():
-        lines += [f"### {level}", ""]
-        for path in paths:
-            name = path.rsplit("/", 1)[-1].removesuffix(".png")
-            lines += [f"![{name}]({path})", ""]
-    return lines
 
 
 def report_html(report: dict, markdown_text: str) -> str:

@@ -31,7 +31,7 @@ What a layer's classes are is written in dictionary.json, for the web map's lege
                                        "regle": "une valeur égale à une borne va dans la classe inférieure",
                                        "effectifs": {"1": 711, ...}}, ...}, ...}}
 Class k spans bornes[k-1] to bornes[k]; fewer than six bornes when ties merged classes. Each
-layer also carries the scheme in its column `schema_classes`.
+layer also carries the scheme in its column `methode_classes`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from indicators.errors import FragiliteError
+from indicators.stages.methods import SCORES, class_column
 
 N_CLASSES = 5
 SCHEMES = ["quantiles", "fisher-jenks", "equal-width"]
@@ -55,6 +56,8 @@ SCHEME_LABELS = {
                     f"valeurs au-delà de {FISHER_JENKS_EXACT_MAX} unités)",
     "equal-width": "5 classes d'amplitudes égales entre le minimum et le maximum de la couche (kit MedNum 2020)",
 }
+SCHEME_SHORT = {"quantiles": "quintiles des unités de la couche", "fisher-jenks": "seuils naturels (Fisher-Jenks)",
+                "equal-width": "amplitudes égales (kit MedNum 2020)"}
 RULES = {"equal-width": "une valeur égale à une borne va dans la classe supérieure",
          "quantiles": "une valeur égale à une borne va dans la classe inférieure",
          "fisher-jenks": "une valeur égale à une borne va dans la classe inférieure"}
@@ -122,20 +125,28 @@ def classify(values: pd.Series, scheme: str) -> tuple[pd.Series, dict]:
     cls = assign(values, cuts, scheme)
     v = values.dropna().astype("float64")
     bounds = ([float(v.min()), *cuts, float(v.max())] if len(v) else [])
-    counts = {int(k): int(n) for k, n in cls.value_counts().sort_index().items()}
+    counts = {str(k): int(n) for k, n in cls.value_counts().sort_index().items()}   # JSON keys
     return cls, {"schema": scheme, "coupures": cuts, "bornes": bounds, "regle": RULES[scheme],
                  "effectifs": counts}
 
 
-def class_column(score: str) -> str:
-    return "classe_" + score.removeprefix("score_")
+def equal_width_classes(values: pd.Series) -> pd.Series:
+    """The kit's classes (sheet 5.Quintiles): bounds min + k (max - min) / 5, k = 1..4; a value
+    on a bound goes to the upper class."""
+    return classify(values, "equal-width")[0]
 
 
-def add_classes(scored: pd.DataFrame, scores: list[str], scheme: str) -> dict[str, dict]:
+def add_classes(scored: pd.DataFrame, scheme: str, scores: list[str] | None = None) -> dict[str, dict]:
     """Add classe_<axis> for every score column (in place); return each one's description."""
     described = {}
-    for score in scores:
+    for score in scores or SCORES:
         cls, info = classify(scored[score], scheme)
         scored[class_column(score)] = cls
         described[class_column(score)] = info
     return described
+
+
+def classify_levels(layers: dict[str, pd.DataFrame], scheme: str) -> dict:
+    """Classes of every layer (in place), and what the dictionary and the report say of them."""
+    return {"schema": scheme, "libelle": SCHEME_LABELS[scheme],
+            "par_couche": {level: add_classes(df, scheme) for level, df in layers.items()}}

@@ -2,7 +2,8 @@
 
 `compute` is the sequence of the stages, each a function of its own module: counts
 (stages/counts.py), polygons (geometry.py), QPV allocation (qpv.py), platform workers
-(plateformes.py), scoring (scoring.py, methods.py), rejects (rejects.py). DuckDB does the counting;
+(plateformes.py), scoring (scoring.py, methods.py), rejects (rejects.py), classes (classes.py) and
+reliability flags (reliability.py) of the units kept. DuckDB does the counting;
 Python applies the scoring method to the few thousand rows that come out, and reprojects the
 polygons once. The results are Parquet files in work_dir/results, described by `Computed`.
 """
@@ -26,11 +27,13 @@ from indicators.stages import ifn2023
 from indicators.stages import plateformes
 from indicators.stages import qpv as qpv_stage
 from indicators.stages import rejects as rejects_stage
+from indicators.stages.classes import classify_levels, resolve_scheme
 from indicators.stages.geometry import choose_crs, iris_polygons, kept_level_polygons, reprojected_wkb
 from indicators.stages.stage_cache import StageCache, content_key, frame_key
 from indicators.stages.levels import LEVELS
 from indicators.stages.methods import IFN_2023
 from indicators.stages.options import RunOptions  # noqa: F401  (imported from here by callers)
+from indicators.stages.reliability import flag_levels
 from indicators.stages.scoring import score_levels
 
 
@@ -87,12 +90,23 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     con.close()
     final, rejects = rejects_stage.split(results, geometry, territory, options.reference, census, notes)
     check_scored(final, rejects, options, notes)
+    described = classes_and_reliability(final, options)
     tables = side_tables(final, qpv_data, pf_report, deciles)   # takes the SIRENE lists out of the report
     tables["sources_non_rattachees"] = unmatched
     stats = {**run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles),
-             "sources_communales": origins, "etapes": stages.record}
+             "sources_communales": origins, "etapes": stages.record, **described}
     stages.write_record()
     return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats)
+
+
+def classes_and_reliability(final: dict[str, pd.DataFrame], options: RunOptions) -> dict:
+    """Classes 1-5 and reliability flags of every layer's units (in place), described for the
+    dictionary and the report. ifn-2023 has neither: its scores are deciles already, and its
+    layers carry no census counts."""
+    if options.method == IFN_2023:
+        return {}
+    return {"classes": classify_levels(final, resolve_scheme(options.classes, options.method)),
+            "fiabilite": flag_levels(final, options.min_denominator)}
 
 
 def geometry_key(staged: dict[str, str], parents: pd.DataFrame, mednum_mode: bool) -> str:

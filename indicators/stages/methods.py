@@ -200,26 +200,3 @@ def score_frame(method: str, values: pd.DataFrame, thresholds: pd.DataFrame,
         for score in SCORES:
             out[f"{score}_entier"] = np.floor(out[score]).astype("Int64")
     return out
-
-
-def equal_width_classes(values: pd.Series) -> pd.Series:
-    """Classes 1-5 as the kit's 5.Quintiles: five equal-width bins between min and max.
-
-    Bounds are min + k (max - min) / 5, k = 1..4; a value on a bound goes to the upper class.
-    """
-    v = values.astype("float64")
-    lo, hi = v.min(), v.max()
-    if pd.isna(lo):
-        return pd.Series(pd.NA, index=v.index, dtype="Int64")
-    width = (hi - lo) / 5
-    bounds = [lo + k * width for k in range(1, 5)]
-    cls = pd.Series(1, index=v.index, dtype="Int64")
-    for b in bounds:
-        cls = cls + (v >= b).astype("Int64")
-    return cls.where(v.notna(), pd.NA)
-
-
-def add_classes(scored: pd.DataFrame) -> pd.DataFrame:
-    for score in SCORES:
-        scored[class_column(score)] = equal_width_classes(scored[score])
-    return scored

@@ -10,6 +10,9 @@ from pathlib import Path
 from indicators.sources.readers.arcep import DEFAULT_SPEED_MBITS
 from indicators.sources.readers.bpe import PUBLIC_SERVICES
 
+# reliability (stages/reliability.py): INSEE advises care with census counts under 200
+MIN_DENOMINATOR = 200.0
+
 # the scoring methods of stages/methods.py (METHODS there; a test keeps the two lists equal)
 IFN_2023 = "ifn-2023"
 METHOD_NAMES = ("ifn-2020", "kit-2020", "d4g-2020", IFN_2023)
@@ -45,6 +48,8 @@ class RunOptions:
     qpv: str = "2015"                 # QPV list: 2015, 2024, or none
     qpv_calibration: str = "none"     # none, or population (control totals)
     seuils_deciles: Path | None = None  # ifn-2023: cut points to score against (default: the loaded units')
+    classes: str = "auto"             # class scheme (stages/classes.py); auto: the method's own
+    min_denominator: float = MIN_DENOMINATOR   # reliability: indicators over census counts below are flagged
     plateformes: PlatformRule = field(default_factory=PlatformRule)
     debit_fixe: float = DEFAULT_SPEED_MBITS   # fixed coverage: premises eligible at this speed (Mbit/s) or more
     services_publics: list[str] = field(default_factory=lambda: list(PUBLIC_SERVICES))   # BPE types counted

@@ -6,8 +6,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from indicators.stages.methods import add_classes
-
 NAME_COLUMN = {"iris": "nom_iris", "communes": "nom_commune", "epci": "nom_epci", "qpv": "nom_qpv"}
 
 
@@ -36,7 +34,7 @@ def reasons(df: pd.DataFrame, reference: str) -> pd.Series:
 
 
 def split_level(level: str, df: pd.DataFrame, reference: str, notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """(the level's kept units with their classes, its rejects or None)."""
+    """(the level's kept units, its rejects or None)."""
     no_polygon = int(df["wkb"].isna().sum())
     if no_polygon:  # scored all the same: kept with a null geometry, and said
         notes.append(f"{level}: {no_polygon} units have no polygon in the contour file "
@@ -56,8 +54,7 @@ def split_level(level: str, df: pd.DataFrame, reference: str, notes: list[str]) 
                                  "nom": df.loc[bad, name] if name in df else pd.NA,
                                  "code_departement": df.loc[bad, "code_departement"],
                                  "raison": why[bad]})
-    kept = df[~bad].copy()
-    return (add_classes(kept) if "score_global" in kept else kept), rejected
+    return df[~bad].copy(), rejected
 
 
 def split(results: dict[str, pd.DataFrame], geometry: dict[str, pd.Series], territory: list[str] | None,

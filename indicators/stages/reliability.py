@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-MIN_DENOMINATOR = 200.0
+from indicators.stages.options import MIN_DENOMINATOR  # 200, the option's default
+
 CENSUS_INDICATORS = ["familles_monoparentales", "menages_une_personne", "chomeurs_15_64",
                      "personnes_15_29", "personnes_65_plus", "peu_diplomes"]
 COMPLEMENTARY = ["familles_monoparentales", "menages_une_personne"]  # C{yy}_ variables
@@ -51,7 +52,8 @@ def flag_column(indicator: str) -> str:
 
 
 def reliability_columns() -> list[str]:
-    return [flag_column(i) for i in CENSUS_INDICATORS] + ["fiabilite"]
+    """The reliability columns of a layer, in the layer's order."""
+    return ["fiabilite", *(flag_column(i) for i in CENSUS_INDICATORS)]
 
 
 def add_reliability(df: pd.DataFrame, min_denominator: float = MIN_DENOMINATOR) -> pd.DataFrame:
@@ -72,6 +74,12 @@ def add_reliability(df: pd.DataFrame, min_denominator: float = MIN_DENOMINATOR) 
         flagged += ((reliable == False) & in_score).fillna(False).astype("Int64")  # noqa: E712
     df["fiabilite"] = flagged
     return df
+
+
+def flag_levels(layers: dict[str, pd.DataFrame], min_denominator: float = MIN_DENOMINATOR) -> dict:
+    """Reliability columns on every layer (in place), and the counts the run report gives."""
+    return {"effectif_minimal": min_denominator, "indicateurs": list(CENSUS_INDICATORS),
+            "par_couche": {level: summary(add_reliability(df, min_denominator)) for level, df in layers.items()}}
 
 
 def summary(df: pd.DataFrame) -> dict:

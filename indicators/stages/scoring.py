@@ -14,7 +14,8 @@ import pandas as pd
 
 from indicators.errors import FragiliteError, InputError
 from indicators.stages.levels import LEVEL_KEY
-from indicators.stages.methods import IDS, SCORES, add_classes, method_indicators, score_frame
+from indicators.stages.classes import add_classes, resolve_scheme
+from indicators.stages.methods import IDS, SCORES, method_indicators, score_frame
 from indicators.sources.readers.common import read_text_table, to_numeric
 
 REFERENCES = ["france", "region", "departement", "epci"]
@@ -106,8 +107,9 @@ def score_units(method: str, values: pd.DataFrame, thresholds: pd.DataFrame,
 
 
 def score_table(table: pd.DataFrame, method: str, thresholds: pd.DataFrame | None,
-                label: str = "input") -> pd.DataFrame:
-    """`fragilite score`: a table the user brings, one row per unit, indicator columns by id.
+                label: str = "input", classes: str = "auto") -> pd.DataFrame:
+    """`fragilite score`: a table the user brings, one row per unit, indicator columns by id,
+    classed by the scheme `classes` (stages/classes.py; auto: the method's own).
 
     Without a thresholds table, the thresholds are computed from the table itself, per
     `reference` value when there is one: the mean of the units' values for rates, their median
@@ -134,7 +136,7 @@ def score_table(table: pd.DataFrame, method: str, thresholds: pd.DataFrame | Non
             raise InputError(label, f"no thresholds for reference(s) {sorted(set(ref[unknown]))[:5]}",
                              column="reference", rows=[i + 2 for i in np.flatnonzero(unknown.to_numpy())])
     scored = score_units(method, values[IDS].astype("float64"), thr)
-    scored = add_classes(scored)
+    add_classes(scored, resolve_scheme(classes, method))
     scored.insert(0, "code", table["code"].astype(str).to_numpy())
     return scored
 
