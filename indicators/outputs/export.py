@@ -99,7 +99,9 @@ def write_layers(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, bounds: dic
 def map_method_line(method: str, reference: str, classes: dict) -> str:
     """The line under a map's title: method, thresholds, classes."""
     scheme = classes.get("schema", "")
-    return f"Méthode {method}, seuils : territoire de référence {reference} ; classes : {SCHEME_SHORT.get(scheme, scheme)}."
+    where = {"region": "la région", "departement": "le département", "epci": "l'EPCI", "france": "la France"}
+    return (f"Méthode {method}, seuils de {where.get(reference, reference)} ; "
+            f"classes : {SCHEME_SHORT.get(scheme, scheme)}.")
 
 
 def write_reports(report: dict, out_dir: Path) -> None:

@@ -16,6 +16,7 @@ matplotlib draws without pyplot (no global state, any thread), each class as one
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,9 @@ LEVEL_TITLES = {"iris": "IRIS", "communes": "communes", "epci": "EPCI", "departe
 RATES = {"livreurs_pour_mille": "Livreurs pour 1 000 actifs occupés résidents",
          "vtc_pour_mille": "Chauffeurs VTC pour 1 000 actifs occupés résidents"}
 SOURCE_LABELS = {"rp_": "Insee, recensement de la population", "filosofi_iris": "Insee, Filosofi",
-                 "filosofi_communes": "Insee, Filosofi", "contours_iris": "IGN, CONTOURS-IRIS",
+                 "filosofi_communes": "Insee, Filosofi", "arcep_fixe": "Arcep, Ma connexion internet",
+                 "insee_bpe": "Insee, BPE", "indicateurs_communes": "indicateurs communaux fournis",
+                 "contours_iris": "IGN, CONTOURS-IRIS",
                  "mednum_kit_2020": "La MedNum, IFN 2020", "qpv_contours": "ANCT, contours des QPV",
                  "sirene_etablissements": "Insee, SIRENE"}
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 7.2, 150
@@ -195,7 +198,7 @@ def choropleth(gdf: gpd.GeoDataFrame, classes: pd.Series, bounds: list[float] | 
                  ha="center", va="center")
         fig.text(0.01, 0.885, "Fichiers SIRENE SYNTHÉTIQUES (échantillon embarqué) : ces comptes ne décrivent "
                  "rien de réel.", fontsize=8.5, color="#cb181d", fontweight="bold", va="top")
-    footer = [f"Sources : {text.sources}."] + text.extra + [f"Carte : fragilite, {text.date}."]
+    footer = textwrap.wrap(f"Sources : {text.sources}.", 160) + text.extra + [f"Carte : fragilite, {text.date}."]
     fig.text(0.01, 0.015, "\n".join(footer), fontsize=6.5, va="bottom", color="#404040")
     description = text.method + (" Fichiers SIRENE SYNTHÉTIQUES : ces comptes ne décrivent rien de réel."
                                  if text.synthetic_sirene else "")
@@ -234,8 +237,9 @@ def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: d
                date: str, bounds: dict[str, list[float] | None] | None = None,
                synthetic_sirene: bool = False) -> dict[str, list[str]]:
     """Every level's maps under out_dir/cartes_rapport/; returns their paths relative to out_dir."""
-    score = MapText(sources_line(provenance, ("rp_", "filosofi_iris", "filosofi_communes", "contours_iris",
-                                              "mednum_kit_2020", "qpv_contours")), method_line, date)
+    score = MapText(sources_line(provenance, ("rp_", "filosofi_iris", "filosofi_communes", "arcep_fixe", "insee_bpe",
+                                              "indicateurs_communes", "contours_iris", "mednum_kit_2020",
+                                              "qpv_contours")), method_line, date)
     rates = MapText(sources_line(provenance, ("sirene_etablissements", "rp_")), method_line, date,
                     synthetic_sirene, ["Classes : quintiles des unités de la couche."])
     background = layers.get("departements")
