@@ -39,7 +39,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from generate_national import DATASET_VERSION, SIRENE_EDITIONS, generate, inputs  # noqa: E402
+from dataset import DATASET_VERSION, SIRENE_EDITIONS, inputs  # noqa: E402
 
 
 def measure(cmd: list[str], timeout: float | None = None) -> tuple[float, float, int]:
@@ -68,7 +68,7 @@ REFRESH = """
 import sys, json
 sys.path.insert(0, {here!r}); sys.path.insert(0, {root!r})
 from pathlib import Path
-from generate_national import inputs
+from dataset import inputs
 from indicators.stages.compute import RunOptions
 from indicators.pipeline import run_local
 report = run_local(inputs(Path({data!r}), {sirene!r}, {edition!r}), Path({out!r}), RunOptions())
@@ -164,7 +164,7 @@ import sys, json, zipfile
 import numpy as np, pandas as pd
 sys.path.insert(0, {here!r}); sys.path.insert(0, {root!r})
 from pathlib import Path
-from generate_national import inputs
+from dataset import inputs
 inp = inputs(Path({data!r}), {sirene!r}, {edition!r})
 def rp(sid):
     with zipfile.ZipFile(inp[sid][0]) as zf:
@@ -294,6 +294,8 @@ def main() -> None:
     data = args.data or HERE / "data" / str(args.scale)
     meta_path = data / "SYNTHETIQUE.json"
     if not meta_path.exists() or json.loads(meta_path.read_text()).get("version") != DATASET_VERSION:
+        from generate_national import generate
+
         t = time.perf_counter()
         generate(args.scale, data)
         print(f"generated {data} in {time.perf_counter() - t:.1f} s", file=sys.stderr)

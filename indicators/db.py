@@ -29,14 +29,16 @@ def spatial_extension_path() -> Path:
 
 
 def connect(database: str = ":memory:", threads: int | None = None,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+            memory_limit: str | None = None, spatial: bool = True) -> duckdb.DuckDBPyConnection:
+    """`spatial` False: no spatial extension (loading it takes about a second), for plain scans."""
     config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     if threads:
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
     con = duckdb.connect(database, config=config)
-    con.execute(f"LOAD '{spatial_extension_path()}'")
+    if spatial:
+        con.execute(f"LOAD '{spatial_extension_path()}'")
     return con
 
 

@@ -1,4 +1,4 @@
-"""IRIS -> QPV weights (sql/weights/iris_qpv.sql), and their calibration to control totals.
+"""IRIS -> QPV weights (sql/weights/iris_qpv_pieces.sql then iris_qpv.sql), and their calibration to control totals.
 
 Weights are computed per zone in a metric CRS (Lambert-93 for metropolitan France, the legal CRS
 of each overseas département), because areas in degrees mean nothing. Every weight records its
@@ -7,6 +7,8 @@ resort), and, when calibrated, the factor applied.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -86,7 +88,9 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
         _register(con, "z_iris", part.loc[useful, ["code_iris"]].reset_index(drop=True), igeom[useful])
         _register(con, "z_cells", zone_cells, cgeom)
         _register(con, "z_cover", pd.DataFrame(index=range(len(cover))), cover)
-        run_sql(con, "weights/iris_qpv", params={"seuil": seuil})
+        run_sql(con, "weights/iris_qpv_pieces")
+        with one_thread(con):   # the same sums in the same order: the same weights at every run
+            run_sql(con, "weights/iris_qpv", params={"seuil": seuil})
         w = con.sql("SELECT * FROM w_zone").df()
         w["zone"] = zone
         out.append(w)
@@ -95,6 +99,18 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
     weights["poids"] = weights["poids_carreaux"].where(weights["poids_carreaux"].notna(), weights["poids_surface"])
     weights["source_poids"] = np.where(weights["poids_carreaux"].notna(), "carreaux_200m", "surface")
     return weights.sort_values(["code_qpv", "code_iris"]).reset_index(drop=True)
+
+
+@contextmanager
+def one_thread(con):
+    """DuckDB on one thread for the block: its parallel sums add their terms in the order threads
+    finish, and floating-point addition is not associative."""
+    threads = con.sql("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        yield con
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
 
 
 def cells_near(cells: pd.DataFrame, rects: np.ndarray, epsg: int) -> np.ndarray:
@@ -130,11 +146,14 @@ def _zone_cells(cells: pd.DataFrame | None, igeom: np.ndarray, useful: np.ndarra
     if cells is None or not len(cells):
         return *empty, False, useful
     any_cell = bool(cells_near(cells, np.array([env], dtype=object), epsg).any())
+    made = np.full(len(cells), None, dtype=object)   # squares already made: the second pass reuses them
 
     def squares_on(iris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Indices (into cells) and squares of the cells touching these IRIS, in cell order."""
         near = np.flatnonzero(cells_near(cells, shapely.envelope(igeom[iris]), epsg))
-        sq = cell_squares(cells.iloc[near], epsg)
+        todo = near[shapely.is_missing(made[near])]
+        made[todo] = cell_squares(cells.iloc[todo], epsg)
+        sq = made[near]
         inside = shapely.intersects(sq, env)
         near, sq = near[inside], sq[inside]
         hit = np.unique(shapely.STRtree(sq).query(igeom[iris], predicate="intersects")[1])

@@ -1,7 +1,8 @@
 -- Weights IRIS x QPV: the share of each IRIS's population that lives in each QPV (METHODS 3).
--- Inputs, all in one metric CRS: z_iris(code_iris, geom), z_qpv(code_qpv, geom),
--- z_cells(idcar, ind, geom) the Filosofi 200 m cells, z_cover(geom) what the cells cover
--- (empty table: a national file, which covers everything). Parameter $seuil (default 0.9).
+-- Reads the pieces of weights/iris_qpv_pieces.sql (w_pairs, w_ci, w_in, in a fixed order) and
+-- z_iris, z_cover(geom) what the cells cover (empty table: a national file, which covers
+-- everything). Parameter $seuil (default 0.9). Run in one thread (allocation.py), so that
+-- every sum adds its terms in the same order at every run: the same inputs, the same bytes.
 --
 -- Why not area: QPVs are dense estates inside larger IRIS, so area weights miss 40 % of a QPV's
 -- people. Why not cells cut by area either: a cell astride a QPV boundary holds the estate's
@@ -14,28 +15,6 @@
 -- ground around QPVs, the only IRIS and cells the caller registers: allocation.py). Nothing from the
 -- published QPV figures enters the weights: they stay an independent yardstick.
 -- An IRIS not wholly inside the cells' cover, or with no populated cell, falls back to area.
-
-CREATE OR REPLACE TABLE w_pairs AS
-SELECT i.code_iris, q.code_qpv,
-       ST_Area(i.geom) AS iris_area,
-       ST_Area(ST_Intersection(i.geom, q.geom)) AS area_in
-FROM z_iris i
-JOIN z_qpv q ON ST_Intersects(i.geom, q.geom);
-
-DELETE FROM w_pairs WHERE area_in <= 0;
-
--- A cell wholly inside its IRIS (most of them) is its own piece: the containment test is far
--- cheaper than an overlay.
-CREATE OR REPLACE TABLE w_ci AS
-SELECT c.idcar, c.ind, ST_Area(c.geom) AS cell_area, i.code_iris,
-       CASE WHEN ST_Within(c.geom, i.geom) THEN c.geom ELSE ST_Intersection(c.geom, i.geom) END AS geom
-FROM z_cells c
-JOIN z_iris i ON ST_Intersects(c.geom, i.geom);
-
-CREATE OR REPLACE TABLE w_in AS
-SELECT ci.idcar, ci.code_iris, q.code_qpv, ST_Area(ST_Intersection(ci.geom, q.geom)) AS a
-FROM w_ci ci
-JOIN z_qpv q ON ST_Intersects(ci.geom, q.geom);
 
 CREATE OR REPLACE TABLE w_pieces AS
 WITH ci AS (

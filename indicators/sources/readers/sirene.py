@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from indicators.db import connect
@@ -107,7 +108,7 @@ def _key_values(source: str, apes: list[str] | None, keys: list[str] | None):
     if source == "sirene_etablissements" and apes:
         return "activitePrincipaleEtablissement", pa.array(apes, pa.string())
     if source in KEYS and keys is not None:
-        with connect() as con:   # DuckDB reads the staged parts' glob
+        with connect(spatial=False) as con:   # DuckDB reads the staged parts' glob
             found = con.execute(f'SELECT DISTINCT "{KEYS[source]}" FROM read_parquet(?) ORDER BY 1',
                                 [list(keys)]).fetch_arrow_table()
         return KEYS[source], found.column(0).combine_chunks().cast(pa.string())
@@ -166,11 +167,17 @@ def stage_sirene(path: Path, source: str, target: Path, apes: list[str] | None =
         if parquet:
             select = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' if c in present else f'CAST(NULL AS VARCHAR) AS "{c}"'
                                for c in wanted)
-            where = f'WHERE "{column}" IN (SELECT unnest(?))' if column else ""
             out = str(target).replace("'", "''")
-            with connect() as con:
+            with connect(spatial=False) as con:
+                # a few APE codes: a filter the parquet scan applies itself; a quarter of a million
+                # keys: a semi-join against them, as an Arrow table
+                if column is not None and len(values) > 100:
+                    con.register("wanted_keys", pa.table({"k": values}))
+                    where = f'WHERE "{column}" IN (SELECT k FROM wanted_keys)'
+                else:
+                    where = f'WHERE list_contains($values, "{column}")' if column else ""
                 con.execute(f"COPY (SELECT {select} FROM read_parquet('{quoted}') {where}) TO '{out}' (FORMAT parquet)",
-                            [values.to_pylist()] if column else None)
+                            {"values": values.to_pylist()} if column is not None and len(values) <= 100 else None)
             how, rows_read = "parquet", pq.ParquetFile(path).metadata.num_rows
         else:
             how = "full"
