@@ -16,6 +16,7 @@ from indicators.errors import FragiliteError, InputError
 from indicators.stages.levels import LEVEL_KEY
 from indicators.stages.classes import add_classes, resolve_scheme
 from indicators.stages.methods import IDS, SCORES, method_indicators, score_frame
+from indicators.stages.smoothing import EMPIRICAL_BAYES, NONE, smooth_values
 from indicators.sources.readers.common import read_text_table, to_numeric
 
 REFERENCES = ["france", "region", "departement", "epci"]
@@ -197,15 +198,22 @@ def absent_indicators(iris: pd.DataFrame, user: pd.DataFrame | None, method: str
 
 def score_levels(counts: dict[str, pd.DataFrame], levels: list[str], method: str, reference: str,
                  thresholds: Path | None, published: pd.DataFrame | None,
-                 notes: list[str]) -> dict[str, pd.DataFrame]:
-    """Every unit of every level with its values, thresholds, points and scores."""
+                 notes: list[str], smoothing: str = NONE, smoothed: dict | None = None) -> dict[str, pd.DataFrame]:
+    """Every unit of every level with its values, thresholds, points and scores. `smoothing`:
+    the census rates smoothed toward their reference territory's first (smoothing.py); what
+    changed per level goes into `smoothed`."""
     user = read_thresholds(thresholds) if thresholds else None
     absent = absent_indicators(counts["iris"], user, method, notes)
     results: dict[str, pd.DataFrame] = {}
     for level in levels:
         df = counts[level].copy()
         thr, ref_codes = level_thresholds(level, df, counts, reference, user, published, thresholds, notes)
-        scored = score_units(method, indicator_values(df), thr, absent)
+        values = indicator_values(df)
+        if smoothing == EMPIRICAL_BAYES:
+            values, changed = smooth_values(values, df, ref_codes)
+            if smoothed is not None:
+                smoothed[level] = changed
+        scored = score_units(method, values, thr, absent)
         scored["code_reference"] = ref_codes.to_numpy()
         results[level] = pd.concat([df.reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
     return results
