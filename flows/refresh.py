@@ -21,7 +21,7 @@ from indicators.outputs.export import write_outputs
 from indicators.outputs.report import report_markdown
 from indicators import cache
 from indicators.pipeline import (Publication, check_failures, check_options, complete_with_empty, holding,
-                                 new_work_dir, plan, provenance_of, stage_all, stage_cache, stage_cached,
+                                 map_if_missing, new_work_dir, plan, provenance_of, stage_all, stage_cache, stage_cached,
                                  staged_paths,
                                  write_and_publish)
 from indicators.sources.staging import Staged
@@ -119,22 +119,26 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             debit_fixe: float | None = None, services_publics: list[str] | None = None,
             wait: float = 0.0, accept_shrink: bool = False, keep: int = publish.DEFAULT_KEEP,
             max_iris_loss: float = publish.DEFAULT_MAX_IRIS_LOSS, classes: str = "auto",
-            min_denominator: float = MIN_DENOMINATOR) -> dict:
+            min_denominator: float = MIN_DENOMINATOR,
+            debit_thd: float | None = None, lissage: str = "aucun", carte: bool = False) -> dict:
     """Stage, compute and publish, holding the output folder (`wait`: seconds to queue behind
     another run). The outputs are published as one set, unless the guard refuses them (no scored
-    unit, more than `max_iris_loss` of the current set's IRIS gone; `accept_shrink` lifts it)."""
+    unit, more than `max_iris_loss` of the current set's IRIS gone; `accept_shrink` lifts it).
+    `carte`: the web map too, in the set (or added to the current one when up to date)."""
     started = time.time()
     options = RunOptions(method=method, reference=reference, territory=territory,
                          thresholds=Path(thresholds) if thresholds else None, crs=crs, qpv=qpv,
                          qpv_calibration=qpv_calibration,
                          seuils_deciles=Path(seuils_deciles) if seuils_deciles else None,
-                         classes=classes, min_denominator=min_denominator)
+                         classes=classes, min_denominator=min_denominator, lissage=lissage)
     if debit_fixe is not None:
         options.debit_fixe = float(debit_fixe)
     if services_publics:
         options.services_publics = list(services_publics)
+    if debit_thd is not None:
+        options.debit_thd = float(debit_thd)
     check_options(options)
-    publication = Publication(wait=wait, keep=keep, guard=publish.Guard(max_iris_loss, accept_shrink))
+    publication = Publication(wait=wait, keep=keep, guard=publish.Guard(max_iris_loss, accept_shrink), carte=carte)
     logger = get_run_logger()
     if download:
         download_sources(inputs, logger)
@@ -145,6 +149,7 @@ def refresh(inputs: dict[str, list[str]] | None = None, out: str = "data/out",
             logger.warning("%s: %s (after an interrupted run)", out_dir, action)
         key, previous = cache.check(resolved, options, out_dir)
         if previous is not None:
+            map_if_missing(out_dir, publication)
             logger.info("inputs, options and code unchanged since the last refresh: nothing recomputed, "
                         "outputs in %s left as they are", out_dir.resolve())
             create_markdown_artifact(key="fragilite-run-report", description="fragilite refresh: up to date",

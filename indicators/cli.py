@@ -92,9 +92,10 @@ def split_territory(territory: Optional[List[str]]) -> list[str] | None:
     return [t.strip() for item in (territory or []) for t in item.split(",") if t.strip()] or None
 
 
-def published_report(given: dict[str, list[Path]], options: RunOptions, out: Path) -> dict | None:
+def published_report(given: dict[str, list[Path]], options: RunOptions, out: Path, with_map: bool = False) -> dict | None:
     """The current set's report when inputs, options and code are those it was made with: checked
-    before Prefect and the computation are loaded (the lock is held). Else None."""
+    before Prefect and the computation are loaded (the lock is held); the map added to that set
+    when asked for and missing. Else None."""
     from indicators import cache
     from indicators.outputs import publish
     from indicators.sources.registry import resolve_inputs
@@ -102,70 +103,128 @@ def published_report(given: dict[str, list[Path]], options: RunOptions, out: Pat
     for action in publish.repair(out):
         err.print(f"[yellow]{out}:[/] {action} (after an interrupted run)")
     _, previous = cache.check(resolve_inputs(given), options, out)
+    if previous is not None and with_map:
+        from indicators.pipeline import Publication, map_if_missing
+
+        map_if_missing(out, Publication(carte=True))
     return previous
+
+
+# The options of a refresh, shared by `run` and `deploy` (one definition: a scheduled run computes
+# what `run` with the same options computes). Only how a command runs differs: `run`'s --runner,
+# --dask-address, --accept-shrink, --download and --wait; `deploy`'s schedule and its own defaults.
+REFRESH_OPTIONS = {
+    "territory": typer.Option(None, "--territory", help="département code(s), repeatable or comma-separated"),
+    "method": typer.Option(DEFAULT_METHOD, "--method", help=f"scoring method: {', '.join(METHODS)}"),
+    "reference": typer.Option("region", "--reference", help="reference territory of the thresholds: france, region, departement, epci"),
+    "thresholds": typer.Option(None, "--thresholds", help="thresholds table (indicator ids as columns, optional `reference`)"),
+    "inputs": typer.Option([], "--input", help="SOURCE_ID=PATH: use this file for that source (repeatable)"),
+    "out": typer.Option(DEFAULT_OUT, "--out", help="output folder"),
+    "crs": typer.Option("auto", "--crs", help="layers' CRS: auto (EPSG:2154 metropolitan, local CRS overseas, EPSG:4326 mixed) or EPSG:NNNN"),
+    "qpv": typer.Option("2015", "--qpv", help="QPV list of the QPV layer: 2015, 2024 or none"),
+    "qpv_calibration": typer.Option("none", "--qpv-calibration",
+                                    help="none (independent estimates, compared with INSEE's) or population (scaled to the published populations)"),
+    "with_map": typer.Option(False, "--carte", help="the web map too, in the output set (OUT/carte/, as `fragilite carte`)"),
+    "seuils_deciles": typer.Option(None, "--seuils-deciles",
+                                   help="ifn-2023: decile cut points to score against (a run's seuils_deciles.csv, e.g. national ones); default: the loaded units' own deciles"),
+    "debit_fixe": typer.Option(3.0, "--debit-fixe", help="fixed coverage: premises eligible at this download speed "
+                               "(Mbit/s, an ARCEP class bound: 0.5, 3, 8, 30, 100, 1000) or more"),
+    "services_publics": typer.Option(None, "--services-publics", help="BPE equipment types counted as "
+                                     "public services, comma-separated (default: the kit's list, README)"),
+    "keep": typer.Option(5, "--keep", help="output sets kept for `fragilite history` and `rollback`"),
+    "max_iris_loss": typer.Option(0.05, "--max-iris-loss", help="share of the current set's IRIS a run may lose before it is refused (exit 5)"),
+    "classes": typer.Option("auto", "--classes", help="class scheme of classe_*: auto (quantiles for ifn-2020 and ifn-2023's score_total, the kit's equal widths for kit-2020 and d4g-2020), quantiles, fisher-jenks or equal-width"),
+    "min_denominator": typer.Option(MIN_DENOMINATOR, "--min-denominator", help="reliability: an indicator over a census count below this is flagged (fiable_<id> false); INSEE advises care under 200"),
+    "debit_thd": typer.Option(30.0, "--debit-thd", help="ifn-2023: THD non-coverage = premises that cannot get "
+                              "this download speed (Mbit/s, an ARCEP class bound) or more"),
+    "lissage": typer.Option("aucun", "--lissage", help="aucun, or bayes-empirique: census rates shrunk toward their "
+                            "reference territory's rate, the more so as their denominator is small (Marshall 1991; "
+                            "said in the layers, dictionary and report)"),
+}
+SHARED = REFRESH_OPTIONS
+
+
+def run_options(territory, method, reference, thresholds, crs, qpv, qpv_calibration, seuils_deciles, debit_fixe,
+                services_publics, classes, min_denominator, debit_thd, lissage) -> RunOptions:
+    """What a refresh computes, from the shared options (REFRESH_OPTIONS)."""
+    return RunOptions(method=method, reference=reference, territory=split_territory(territory),
+                      thresholds=thresholds, crs=crs, qpv=qpv, qpv_calibration=qpv_calibration,
+                      seuils_deciles=seuils_deciles, debit_fixe=debit_fixe, debit_thd=debit_thd,
+                      services_publics=[t.strip().upper() for t in services_publics.split(",") if t.strip()]
+                      if services_publics else RunOptions().services_publics,
+                      classes=classes, min_denominator=min_denominator, lissage=lissage)
+
+
+def flow_parameters(given: dict[str, list[Path]], options: RunOptions, out: Path, download: bool, carte: bool,
+                    publication: dict, absolute: bool = False) -> dict:
+    """The refresh flow's parameters (flows/refresh.py), for `run` and for a deployment (`absolute`:
+    paths resolved, as a worker runs elsewhere)."""
+    path = (lambda p: str(Path(p).resolve())) if absolute else str
+    return {"inputs": {k: [path(p) for p in v] for k, v in given.items()}, "out": path(out),
+            "method": options.method, "reference": options.reference, "territory": options.territory,
+            "thresholds": path(options.thresholds) if options.thresholds else None, "crs": options.crs,
+            "qpv": options.qpv, "qpv_calibration": options.qpv_calibration, "download": download,
+            "seuils_deciles": path(options.seuils_deciles) if options.seuils_deciles else None,
+            "debit_fixe": options.debit_fixe, "services_publics": options.services_publics,
+            "classes": options.classes, "min_denominator": options.min_denominator,
+            "debit_thd": options.debit_thd, "lissage": options.lissage, "carte": carte, **publication}
 
 
 @app.command()
 def run(
-    territory: Optional[List[str]] = typer.Option(None, "--territory", help="département code(s), repeatable or comma-separated"),
-    method: str = typer.Option(DEFAULT_METHOD, "--method", help=f"scoring method: {', '.join(METHODS)}"),
-    reference: str = typer.Option("region", "--reference", help="reference territory of the thresholds: france, region, departement, epci"),
-    thresholds: Optional[Path] = typer.Option(None, "--thresholds", help="thresholds table (indicator ids as columns, optional `reference`)"),
-    inputs: List[str] = typer.Option([], "--input", help="SOURCE_ID=PATH: use this file for that source (repeatable)"),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", help="output folder"),
-    crs: str = typer.Option("auto", "--crs", help="layers' CRS: auto (EPSG:2154 metropolitan, local CRS overseas, EPSG:4326 mixed) or EPSG:NNNN"),
-    qpv: str = typer.Option("2015", "--qpv", help="QPV list of the QPV layer: 2015, 2024 or none"),
-    qpv_calibration: str = typer.Option("none", "--qpv-calibration",
-                                        help="none (independent estimates, compared with INSEE's) or population (scaled to the published populations)"),
+    territory: Optional[List[str]] = SHARED["territory"],
+    method: str = SHARED["method"],
+    reference: str = SHARED["reference"],
+    thresholds: Optional[Path] = SHARED["thresholds"],
+    inputs: List[str] = SHARED["inputs"],
+    out: Path = SHARED["out"],
+    crs: str = SHARED["crs"],
+    qpv: str = SHARED["qpv"],
+    qpv_calibration: str = SHARED["qpv_calibration"],
     runner: str = typer.Option("default", "--runner", help="task runner: default (threads) or dask"),
     dask_address: Optional[str] = typer.Option(None, "--dask-address", help="tcp://HOST:PORT of a Dask scheduler (default: a local cluster)"),
     download_first: bool = typer.Option(False, "--download", help="fetch the registry's sources that changed before running"),
-    with_map: bool = typer.Option(False, "--carte", help="then write the web map of the layers in OUT/carte/ (as `fragilite carte`)"),
-    seuils_deciles: Optional[Path] = typer.Option(None, "--seuils-deciles",
-                                                  help="ifn-2023: decile cut points to score against (a run's seuils_deciles.csv, e.g. national ones); default: the loaded units' own deciles"),
-    debit_fixe: float = typer.Option(3.0, "--debit-fixe", help="fixed coverage: premises eligible at this download speed "
-                                     "(Mbit/s, an ARCEP class bound: 0.5, 3, 8, 30, 100, 1000) or more"),
-    services_publics: Optional[str] = typer.Option(None, "--services-publics", help="BPE equipment types counted as "
-                                                   "public services, comma-separated (default: the kit's list, README)"),
+    with_map: bool = SHARED["with_map"],
+    seuils_deciles: Optional[Path] = SHARED["seuils_deciles"],
+    debit_fixe: float = SHARED["debit_fixe"],
+    services_publics: Optional[str] = SHARED["services_publics"],
     wait: float = typer.Option(0, "--wait", metavar="SECONDS", help="if another run is writing --out, wait for it up to SECONDS (default: stop at once, exit 4)"),
     accept_shrink: bool = typer.Option(False, "--accept-shrink", help="publish even if layers would have no scored unit or lose IRIS (see --max-iris-loss)"),
-    max_iris_loss: float = typer.Option(0.05, "--max-iris-loss", help="share of the current set's IRIS a run may lose before it is refused (exit 5)"),
-    keep: int = typer.Option(5, "--keep", help="output sets kept for `fragilite history` and `rollback`"),
-    classes: str = typer.Option("auto", "--classes", help="class scheme of classe_*: auto (quantiles for ifn-2020, the kit's equal widths for kit-2020 and d4g-2020), quantiles, fisher-jenks or equal-width"),
-    min_denominator: float = typer.Option(MIN_DENOMINATOR, "--min-denominator", help="reliability: an indicator over a census count below this is flagged (fiable_<id> false); INSEE advises care under 200"),
+    max_iris_loss: float = SHARED["max_iris_loss"],
+    keep: int = SHARED["keep"],
+    classes: str = SHARED["classes"],
+    min_denominator: float = SHARED["min_denominator"],
+    debit_thd: float = SHARED["debit_thd"],
+    lissage: str = SHARED["lissage"],
 ) -> None:
     """Run the refresh (a Prefect flow) and publish the outputs. With no option: the embedded sample."""
     from indicators.lock import OutputLock, describe
 
     try:
         given = parse_inputs(inputs)
-        options = RunOptions(method=method, reference=reference, territory=split_territory(territory),
-                             thresholds=thresholds, crs=crs, qpv=qpv, qpv_calibration=qpv_calibration,
-                             seuils_deciles=seuils_deciles, debit_fixe=debit_fixe,
-                             services_publics=[t.strip().upper() for t in services_publics.split(",") if t.strip()]
-                             if services_publics else RunOptions().services_publics,
-                             classes=classes, min_denominator=min_denominator)
+        options = run_options(territory, method, reference, thresholds, crs, qpv, qpv_calibration, seuils_deciles,
+                              debit_fixe, services_publics, classes, min_denominator, debit_thd, lissage)
         waiting = lambda holder: err.print(f"{out} is being written by another run ({describe(holder)}); "  # noqa: E731
                                            f"waiting up to {wait:g} s")
         with OutputLock(out, wait, what=f"fragilite run --method {method} --reference {reference}", on_wait=waiting):
-            report = None if download_first else published_report(given, options, out)
+            report = None if download_first else published_report(given, options, out, with_map)
             if report is not None:
                 report = {**report, "a_jour": True}
             else:
-                report = start_refresh(runner, dask_address, given, options, out, download_first,
-                                       {"wait": wait, "accept_shrink": accept_shrink, "keep": keep,
-                                        "max_iris_loss": max_iris_loss})
+                report = start_refresh(runner, dask_address, flow_parameters(
+                    given, options, out, download_first, with_map,
+                    {"wait": wait, "accept_shrink": accept_shrink, "keep": keep, "max_iris_loss": max_iris_loss}))
     except FragiliteError as exc:
         fail(exc)
     partial = show_report(report, out)
     if with_map:
-        carte(out=out, mode="auto", serve=False, port=8000)
+        console.print(f"map: {Path(out) / 'carte' / 'index.html'} (in the output set; `fragilite carte --out {out} "
+                      "--serve` serves it)", highlight=False)
     if partial:
         raise typer.Exit(code=EXIT_PARTIAL)
 
 
-def start_refresh(runner, dask_address, given, options: RunOptions, out: Path, download_first: bool,
-                  publication: dict) -> dict:
+def start_refresh(runner, dask_address, parameters: dict) -> dict:
     # Prefect's temporary server (no PREFECT_API_URL) gets 20 s to start by default: not enough
     # on a busy 2-core machine; and it reports usage to Prefect by default, an ERROR line offline
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -173,14 +232,7 @@ def start_refresh(runner, dask_address, given, options: RunOptions, out: Path, d
     from flows.refresh import with_runner
 
     quiet_prefect()
-    return with_runner(runner, dask_address)(
-        inputs={k: [str(p) for p in v] for k, v in given.items()}, out=str(out), method=options.method,
-        reference=options.reference, territory=options.territory,
-        thresholds=str(options.thresholds) if options.thresholds else None, crs=options.crs, qpv=options.qpv,
-        qpv_calibration=options.qpv_calibration, download=download_first,
-        seuils_deciles=str(options.seuils_deciles) if options.seuils_deciles else None,
-        debit_fixe=options.debit_fixe, services_publics=options.services_publics, classes=options.classes,
-        min_denominator=options.min_denominator, **publication)
+    return with_runner(runner, dask_address)(**parameters)
 
 
 def show_report(report: dict, out: Path) -> bool:
@@ -265,6 +317,9 @@ def print_explanation(expl: dict) -> None:
     if expl["method"] == IFN_2023:
         return print_explanation_2023(expl)
     console.print(f"method {expl['method']}, thresholds of the {expl['reference']} {expl['code_reference']}")
+    if expl.get("lissage") not in (None, "aucun"):
+        console.print(f"[yellow]values smoothed ({expl['lissage']}):[/] census rates shrunk toward the reference "
+                      "territory's rate; numerator / denominator are the raw counts")
     table = Table()
     for col in ("indicator", "axis", "value", "numerator", "denominator", "threshold", "points", "small count", "source"):
         table.add_column(col, justify="left" if col in ("indicator", "axis", "source") else "right")
@@ -292,14 +347,20 @@ def print_explanation_2023(expl: dict) -> None:
                   + ("decile of the unit among the units" if unit else "population-weighted mean of its units' decile scores")
                   + (f"; cut points: {expl['seuils_territoire']}" if expl["seuils_territoire"] else ""))
     table = Table()
-    for col in ["indicator", "value", "score 1-10"] + (["cut points around the value"] if unit else []) + ["source"]:
+    for col in (["indicator", "value", "score 1-10"] + (["cut points around the value"] if unit else [])
+                + ["denominator", "small count", "source"]):
         table.add_column(col, justify="left" if col in ("indicator", "source") else "right")
     for d in expl["deciles"]:
         around = [f"({_fmt(d['borne_basse'])}, {_fmt(d['borne_haute'])}]" if d["score"] is not None else ""]
+        small = "—" if d["small_count"] is None else ("[red]YES[/]" if d["small_count"] else "no")
         table.add_row(d["id"], _fmt(d["value"]), _fmt(d["score"], 0 if unit else 2), *(around if unit else []),
-                      d["source"] or "")
+                      _fmt(d["denominator"], 1), small, d["source"] or "")
     console.print(table)
-    console.print(f"score_total = {_fmt(expl['scores'][0]['value'], 2)} over n_indicateurs = {expl['n_indicateurs']}")
+    total = expl["scores"][0]
+    cls = "" if total["class"] is None else f", class {int(total['class'])} of 5 ({expl['class_scheme']})"
+    console.print(f"score_total = {_fmt(total['value'], 2)} over n_indicateurs = {expl['n_indicateurs']}{cls}")
+    if expl["fiabilite"] is not None:
+        console.print(f"fiabilite = {expl['fiabilite']}: scored indicators resting on a small census count")
 
 
 @app.command()
@@ -308,22 +369,31 @@ def carte(
     mode: str = typer.Option("auto", "--mode", help="auto (inline up to 4 million vertices in the layers, PMTiles above), inline or tiles"),
     serve: bool = typer.Option(False, "--serve", help="then serve the map on http://127.0.0.1:PORT (range requests; loopback only)"),
     port: int = typer.Option(8000, "--port", help="port of --serve"),
+    wait: float = typer.Option(0, "--wait", metavar="SECONDS", help="if a run is writing --out, wait up to SECONDS"),
 ) -> None:
-    """The web map of a run: a static site in OUT/carte/ that needs no network (index.html#CODE opens on one unit)."""
-    from indicators.outputs.carte.build import build_carte
+    """The web map of a run: a static site in OUT/carte/ that needs no network (index.html#CODE opens
+    on one unit). In an output folder, it is added to the current output set (rolled back with it)."""
+    from indicators.lock import OutputLock
+    from indicators.outputs import publish
+    from indicators.outputs.carte.build import build_carte, publish_carte
 
     try:
-        done = build_carte(out, mode=mode)
+        with OutputLock(out, wait, what="fragilite carte"):
+            for action in publish.repair(out):
+                err.print(f"[yellow]{out}:[/] {action} (after an interrupted run)")
+            # a folder of layers that is not an output set (layers copied by hand): a plain folder
+            done = build_carte(out, mode=mode) if publish.current(out) is None else publish_carte(out, mode)
     except FragiliteError as exc:
         fail(exc)
-    console.print(f"map: {done['path']} ({done['mode']}, {done['bytes'] / 2**20:.1f} MiB, {done['seconds']:.1f} s)")
+    where = f", in output set {done['run_id']}" if done.get("run_id") else ""
+    console.print(f"map: {done['path']} ({done['mode']}, {done['bytes'] / 2**20:.1f} MiB, {done['seconds']:.1f} s{where})")
     if done["synthetique"]:
         console.print(f"[yellow]note:[/] synthetic inputs, named on the map's banner: {', '.join(done['synthetique'])}")
     if done["mode"] == "tiles" and not serve:
         console.print("vector tiles are read by range requests: serve the folder (any static host, or --serve), "
                       "a browser will not read them from disk")
     if serve:
-        _serve(Path(done["path"]).parent, port)
+        _serve(Path(out) / "carte", port)
 
 
 def _serve(folder: Path, port: int) -> None:  # pragma: no cover - runs until interrupted
@@ -362,12 +432,13 @@ def download(
     raise typer.Exit(code=1 if failed else 0)
 
 
-def _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first, wait, keep,
-                       max_iris_loss) -> dict:
-    given = parse_inputs(inputs)
-    return {"inputs": {k: [str(p.resolve()) for p in v] for k, v in given.items()}, "out": str(Path(out).resolve()),
-            "method": method, "reference": reference, "territory": split_territory(territory), "qpv": qpv,
-            "download": download_first, "wait": wait, "keep": keep, "max_iris_loss": max_iris_loss}
+def _deploy_parameters(inputs, options: RunOptions, out, download_first, with_map, wait, keep, max_iris_loss) -> dict:
+    """The deployment's flow parameters, checked now rather than at the first scheduled run."""
+    from indicators.pipeline import check_options
+
+    check_options(options)
+    return flow_parameters(parse_inputs(inputs), options, out, download_first, with_map,
+                           {"wait": wait, "keep": keep, "max_iris_loss": max_iris_loss}, absolute=True)
 
 
 @app.command()
@@ -375,25 +446,38 @@ def deploy(
     cron: str = typer.Option("0 6 2 * *", "--cron", help="cron schedule (Europe/Paris)"),
     name: str = typer.Option("mensuel", "--name"),
     work_pool: Optional[str] = typer.Option(None, "--work-pool", help="work pool whose worker runs it"),
-    inputs: List[str] = typer.Option([], "--input"),
-    out: Path = typer.Option(DEFAULT_OUT, "--out"),
-    method: str = typer.Option(DEFAULT_METHOD, "--method"),
-    reference: str = typer.Option("region", "--reference"),
-    territory: Optional[List[str]] = typer.Option(None, "--territory"),
-    qpv: str = typer.Option("2015", "--qpv"),
-    download_first: bool = typer.Option(True, "--download/--no-download", help="fetch changed sources before each run"),
     serve: bool = typer.Option(False, "--serve", help="also run it on schedule from this process (no work pool needed)"),
+    territory: Optional[List[str]] = SHARED["territory"],
+    method: str = SHARED["method"],
+    reference: str = SHARED["reference"],
+    thresholds: Optional[Path] = SHARED["thresholds"],
+    inputs: List[str] = SHARED["inputs"],
+    out: Path = SHARED["out"],
+    crs: str = SHARED["crs"],
+    qpv: str = SHARED["qpv"],
+    qpv_calibration: str = SHARED["qpv_calibration"],
+    download_first: bool = typer.Option(True, "--download/--no-download", help="fetch changed sources before each run"),
+    with_map: bool = SHARED["with_map"],
+    seuils_deciles: Optional[Path] = SHARED["seuils_deciles"],
+    debit_fixe: float = SHARED["debit_fixe"],
+    services_publics: Optional[str] = SHARED["services_publics"],
     wait: float = typer.Option(3600, "--wait", metavar="SECONDS", help="a scheduled run queues this long behind another run of --out"),
-    keep: int = typer.Option(5, "--keep", help="output sets kept for `fragilite history` and `rollback`"),
-    max_iris_loss: float = typer.Option(0.05, "--max-iris-loss", help="share of the current set's IRIS a run may lose before it is refused"),
+    max_iris_loss: float = SHARED["max_iris_loss"],
+    keep: int = SHARED["keep"],
+    classes: str = SHARED["classes"],
+    min_denominator: float = SHARED["min_denominator"],
+    debit_thd: float = SHARED["debit_thd"],
+    lissage: str = SHARED["lissage"],
 ) -> None:
-    """Register the refresh on the Prefect server (PREFECT_API_URL) with a cron schedule."""
+    """Register the refresh on the Prefect server (PREFECT_API_URL) with a cron schedule: each
+    scheduled run computes what `fragilite run` with the same options computes."""
     from flows.deploy import register
     from flows.deploy import serve as run_served
 
     try:
-        params = _deploy_parameters(inputs, out, method, reference, territory, qpv, download_first, wait, keep,
-                                    max_iris_loss)
+        options = run_options(territory, method, reference, thresholds, crs, qpv, qpv_calibration, seuils_deciles,
+                              debit_fixe, services_publics, classes, min_denominator, debit_thd, lissage)
+        params = _deploy_parameters(inputs, options, out, download_first, with_map, wait, keep, max_iris_loss)
         if serve:  # pragma: no cover - long-running
             run_served(name, cron, params)
             return

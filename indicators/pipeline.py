@@ -26,6 +26,7 @@ from indicators.stages.classes import resolve_scheme
 from indicators.stages.methods import IFN_2023, METHODS
 from indicators.sources.registry import resolve_inputs
 from indicators.stages.scoring import REFERENCES
+from indicators.stages.smoothing import check_smoothing
 from indicators.sources.readers.arcep import eligible_column
 from indicators.sources.staging import COMMUNE_SOURCES, EMPTY, Staged, merge_staged, stage_empty, stage_source
 from indicators.errors import FragiliteError
@@ -51,7 +52,9 @@ def check_options(options: RunOptions) -> None:
                                  f"{options.method} takes --thresholds")
         if not Path(options.seuils_deciles).exists():
             raise FragiliteError(f"--seuils-deciles {options.seuils_deciles}: no such file")
+    check_smoothing(options.lissage, options.method)
     eligible_column(options.debit_fixe)   # an ARCEP class bound, or a clear error
+    eligible_column(options.debit_thd)
     bad = [t for t in options.services_publics if not re.match(r"^[A-G]\d{3}$", t)]
     if bad or not options.services_publics:
         raise FragiliteError(f"--services-publics: {bad or 'empty'}: BPE types look like A206 (INSEE's TYPEQU)")
@@ -195,6 +198,7 @@ class Publication:
     wait: float = 0.0                    # seconds to wait for another run holding the output folder
     keep: int = publish.DEFAULT_KEEP     # output sets kept for `fragilite history` / `rollback`
     guard: publish.Guard = field(default_factory=publish.Guard)
+    carte: bool = False                  # the web map built in the set, published with it
 
 
 def holding(out_dir: Path, options: RunOptions, publication: Publication) -> OutputLock:
@@ -222,8 +226,23 @@ def write_and_publish(out_dir: Path, write: Callable[[Path, str], dict], key: st
     with publish.new_set(out_dir) as made:
         report = write(made.path, made.run_id)
         made.meta.update(set_meta(report, key))
+        if publication.carte:   # in the set before it is sealed: published, rolled back, pruned with it
+            from indicators.outputs.carte.build import MAP_NAME, write_bundle
+
+            write_bundle(made.path, made.path / MAP_NAME)
+            made.meta[MAP_NAME] = True
     publish.publish(out_dir, made.sealed, publication.guard, publication.keep)
     return report
+
+
+def map_if_missing(out_dir: Path, publication: Publication) -> dict | None:
+    """An up-to-date run asked for the map: added to the current set if it has none."""
+    from indicators.outputs.carte.build import MAP_NAME, publish_carte
+
+    now = publish.current(out_dir)
+    if not publication.carte or now is None or MAP_NAME in now.names:
+        return None
+    return publish_carte(out_dir)
 
 
 def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions,
@@ -238,6 +257,7 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions,
         publish.repair(out_dir)
         key, previous = cache.check(inputs, options, out_dir)
         if previous is not None:
+            map_if_missing(out_dir, publication)
             return {**previous, "a_jour": True}
         apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
         staged, failures = stage_all(inputs, out_dir, apes)

@@ -4,7 +4,10 @@ way a refresh does, so that tests can kill it anywhere (FRAGILITE_FAULT) in a fr
 
     python tests/publish_worker.py OUT TAG [--iris N] [--scored 0|1] [--extra NAME] [--wait S]
                                    [--hold S] [--keep N] [--accept-shrink] [--bytes N]
-    python tests/publish_worker.py OUT --repair | --rollback RUN
+    python tests/publish_worker.py OUT --repair | --rollback RUN | --add NAME [--version V]
+
+--add NAME adds a folder NAME (index.html naming the current set's tag) to the current set, as
+`fragilite carte` adds the web map.
 
 Exit codes are the command line's: 0 published, 4 busy, 5 refused, 6 unwritable.
 """
@@ -41,6 +44,13 @@ def write_set(folder: Path, tag: str, n_iris: int, scored: bool, extra: list[str
     (folder / "run_report.json").write_text(json.dumps({"method": tag, "outputs": {l: {"rows": n_iris} for l in LAYERS}}))
 
 
+def write_folder(folder: Path, tag: str, version: str) -> None:
+    """A folder derived from the set (as the web map is): its files name the set's tag."""
+    (folder / "data").mkdir()
+    (folder / "index.html").write_text(f"map of run {tag}, version {version}\n")
+    (folder / "data" / "layer.js").write_text(f"layer of run {tag}, version {version}\n")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
@@ -55,6 +65,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--accept-shrink", action="store_true")
     parser.add_argument("--repair", action="store_true")
     parser.add_argument("--rollback")
+    parser.add_argument("--add", help="add this folder to the current set")
+    parser.add_argument("--version", default="1", help="written in the added folder's files")
     args = parser.parse_args(argv)
 
     from indicators.errors import FragiliteError
@@ -71,6 +83,11 @@ def main(argv: list[str]) -> int:
                 return 0
             if args.rollback:
                 print("rolled back to", publish.rollback(args.out, args.rollback).run_id)
+                return 0
+            if args.add:
+                tag = publish.current(args.out).meta["method"]
+                publish.add_to_current(args.out, args.add, lambda folder: write_folder(folder, tag, args.version))
+                print("added", args.add, flush=True)
                 return 0
             time.sleep(args.hold)
             with publish.new_set(args.out, {"method": args.tag}) as made:

@@ -309,3 +309,59 @@ def test_run_with_carte_writes_the_map(sample_run, tmp_path):
     result = CliRunner().invoke(app, ["run", "--out", str(copy), "--carte"])
     assert result.exit_code == 0, result.output
     assert (copy / "carte" / "index.html").exists() and (copy / "carte" / "data" / "iris.js").exists()
+    from indicators.outputs import publish
+
+    now = publish.current(copy)      # added to the set that was up to date, not beside it
+    assert "carte/data/iris.js" in now.files and publish.is_our_link(copy / "carte") and not now.check(deep=False)
+
+
+# ---------------------------------------------------------------- the map in the output sets
+
+def _map_method(out: Path) -> str | None:
+    """The method named in OUT/carte's config, None when OUT has no map."""
+    config = out / "carte" / "config.js"
+    if not config.exists():
+        return None
+    return json.loads(config.read_text().split("=", 1)[1].rstrip().rstrip(";"))["footer"]["methode"]
+
+
+def test_the_map_is_published_and_rolled_back_with_its_output_set(tmp_path):
+    """`run --carte` builds the map in the set before it is published; `fragilite carte` adds it
+    to the current set under the lock; a rollback shows the map of the set it restores, or none;
+    a `fragilite carte` while another process holds the folder exits 4 and writes nothing."""
+    from typer.testing import CliRunner
+
+    from indicators.cli import app
+    from indicators.outputs import publish
+    from indicators.pipeline import Publication, run_local
+    from indicators.stages.options import RunOptions
+
+    from .test_operations import ARIEGE
+    from .test_publish import start
+
+    runner, out, kit = CliRunner(), tmp_path / "out", {"mednum_kit_2020": [ARIEGE]}
+    run_local(kit, out, RunOptions(method="kit-2020"), Publication(carte=True))
+    first = publish.current(out)
+    assert "carte" in first.names and first.meta.get("carte") and "carte/config.js" in first.files
+    assert _map_method(out) == "kit-2020" and publish.is_our_link(out / "carte")
+    run_local(kit, out, RunOptions(method="d4g-2020"))
+    assert not os.path.lexists(out / "carte"), "the new set has no map: the previous set's must not show"
+    added = runner.invoke(app, ["carte", "--out", str(out)])
+    assert added.exit_code == 0, added.output
+    second = publish.current(out)
+    assert second.run_id in " ".join(added.output.split()) and _map_method(out) == "d4g-2020"
+    assert not second.check() and publish.validate_dir(out).ok
+    back = runner.invoke(app, ["rollback", first.run_id, "--out", str(out)])
+    assert back.exit_code == 0, back.output
+    assert _map_method(out) == "kit-2020" and publish.validate_dir(out).ok
+    manifest = (first.path / publish.MANIFEST).read_bytes()
+    holder = start(out, "X", "--hold", "60")
+    try:
+        busy = runner.invoke(app, ["carte", "--out", str(out)])
+        assert busy.exit_code == 4 and f"pid {holder.pid}" in busy.output
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (first.path / publish.MANIFEST).read_bytes() == manifest and _map_method(out) == "kit-2020"
+    assert [p.name for p in first.path.iterdir() if p.name.startswith(".")] == []
+    assert not os.path.lexists(out / ".carte") and publish.current(out).run_id == first.run_id

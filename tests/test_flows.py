@@ -4,6 +4,9 @@ no-op refresh, and the Dask runner."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+
+import pytest
 
 
 from flows.deploy import DEFAULT_CRON, register
@@ -48,3 +51,84 @@ def test_dask_runner_gives_the_same_layers(prefect_harness, tmp_path):
             a = hashlib.sha256((tmp_path / "default" / f"{name}.{ext}").read_bytes()).hexdigest()
             b = hashlib.sha256((tmp_path / "dask" / f"{name}.{ext}").read_bytes()).hexdigest()
             assert a == b, f"{name}.{ext}"
+
+
+# ---------------------------------------------------------------- `run` and `deploy` take the same options
+
+# how each command runs, not what a refresh computes: the only options one has and the other not
+RUN_ONLY = {"runner", "dask_address", "accept_shrink"}
+DEPLOY_ONLY = {"cron", "name", "work_pool", "serve"}
+
+
+def _option_names(command: str) -> set[str]:
+    import typer
+
+    from indicators.cli import app
+
+    return {p.name for p in typer.main.get_command(app).commands[command].params}
+
+
+def test_deploy_offers_every_option_of_run():
+    run, deploy = _option_names("run"), _option_names("deploy")
+    assert run - RUN_ONLY == deploy - DEPLOY_ONLY, (run ^ deploy) - RUN_ONLY - DEPLOY_ONLY
+    assert {"classes", "min_denominator", "debit_fixe", "services_publics", "debit_thd", "seuils_deciles",
+            "thresholds", "crs", "qpv_calibration", "with_map"} <= deploy
+
+
+def test_the_command_line_passes_every_parameter_of_the_flow():
+    import inspect
+
+    from flows.refresh import refresh
+    from indicators.cli import flow_parameters
+    from indicators.stages.options import RunOptions
+
+    given = flow_parameters({}, RunOptions(), Path("out"), False, False,
+                            {"wait": 0, "accept_shrink": False, "keep": 5, "max_iris_loss": 0.05})
+    assert set(given) == set(inspect.signature(refresh.fn).parameters)
+
+
+def test_a_scheduled_run_computes_what_run_computes(tmp_path, monkeypatch):
+    """The same options given to `run` and to `deploy`: the flow gets the same parameters (paths
+    absolute in the deployment: its worker runs in another folder)."""
+    import flows.deploy
+    from typer.testing import CliRunner
+
+    import indicators.cli as cli
+    from indicators.errors import FragiliteError
+
+    captured = {}
+
+    def capture_run(runner, address, parameters):
+        captured["run"] = parameters
+        raise FragiliteError("captured")
+    monkeypatch.setattr(cli, "start_refresh", capture_run)
+    monkeypatch.setattr(flows.deploy, "register", lambda name, cron, params, pool: captured.setdefault("deploy", params))
+    (tmp_path / "seuils.csv").write_text("reference,x\n")
+    (tmp_path / "deciles.csv").write_text("x\n")
+    (tmp_path / "rp.csv").write_text("IRIS;P19_POP\n")
+    options = ["--method", "ifn-2023", "--reference", "departement", "--territory", "30,34",
+               "--thresholds", str(tmp_path / "seuils.csv"), "--seuils-deciles", str(tmp_path / "deciles.csv"),
+               "--crs", "EPSG:2154", "--qpv", "2024", "--qpv-calibration", "population", "--carte",
+               "--debit-fixe", "8", "--debit-thd", "100", "--services-publics", "a101,A104",
+               "--classes", "fisher-jenks", "--min-denominator", "500", "--keep", "3", "--max-iris-loss", "0.1",
+               "--input", f"rp_population={tmp_path / 'rp.csv'}", "--out", str(tmp_path / "out")]
+    ran = CliRunner().invoke(cli.app, ["run", *options])
+    assert ran.exit_code == 2 and "captured" in ran.output, ran.output
+    deployed = CliRunner().invoke(cli.app, ["deploy", "--no-download", *options])
+    assert deployed.exit_code == 0, deployed.output
+    run, deploy = captured["run"], captured["deploy"]
+    assert run.pop("accept_shrink") is False and run.pop("wait") == 0 and deploy.pop("wait") == 3600
+    assert run == deploy
+    assert deploy["classes"] == "fisher-jenks" and deploy["services_publics"] == ["A101", "A104"]
+    assert deploy["carte"] is True and deploy["min_denominator"] == 500 and deploy["debit_thd"] == 100
+
+
+def test_deploy_checks_its_options_now(monkeypatch):
+    import flows.deploy
+    from typer.testing import CliRunner
+
+    from indicators.cli import app
+
+    monkeypatch.setattr(flows.deploy, "register", lambda *a: pytest.fail("registered with a bad option"))
+    bad = CliRunner().invoke(app, ["deploy", "--classes", "jenks"])
+    assert bad.exit_code == 2 and "unknown class scheme 'jenks'" in bad.output

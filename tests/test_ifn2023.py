@@ -12,6 +12,7 @@ import pytest
 
 from typer.testing import CliRunner
 
+from indicators import SAMPLE_DIR
 from indicators.cli import app
 from indicators.errors import FragiliteError, InputError
 from indicators.outputs.explain import compact, explanation, find_unit, read_dictionary
@@ -21,8 +22,10 @@ from indicators.stages.deciles import (BOUND_COLUMNS, cut_point_table, cut_point
 from indicators.stages.compute import RunOptions
 from indicators.stages.ifn2023 import score_levels
 
+from .test_carte import browser  # noqa: F401  (the Chromium fixture)
+
 runner = CliRunner()
-SCORED = ["65_plus", "peu_diplomes", "pauvrete"]
+SCORED = ["non_couverture_thd", "65_plus", "peu_diplomes", "pauvrete"]   # the sample has no 4G figures
 
 
 def test_deciles_of_ten_values_are_one_to_ten():
@@ -167,7 +170,8 @@ def test_sample_units_have_integer_scores_spread_over_ten_deciles(sample_2023):
         assert known.between(1, 10).all() and len(known) > 500, name
         n = len(known)
         ordered = np.sort(values.dropna().to_numpy())
-        assert (known.value_counts().index.size == 10), name
+        if pd.Series(ordered).value_counts().max() < 0.01 * n:   # no big tie: all ten scores
+            assert known.value_counts().index.size == 10, name
         for s in range(1, 11):
             at_most = int((known <= s).sum())
             # ties excepted: the units scored at most s are as many as fit in s tenths, and the tie
@@ -180,6 +184,20 @@ def test_sample_units_have_integer_scores_spread_over_ten_deciles(sample_2023):
         tied = values.round(12).duplicated(keep=False) & values.notna()
         assert tied.any() or name != "pauvrete"     # rates published to 0.1 %: ties, sharing a score
         assert (iris[tied].groupby(values[tied].round(12))[f"score_{name}"].nunique() == 1).all(), name
+
+
+def test_thd_non_coverage_is_arceps_share_below_30_mbits(sample_2023):
+    out, _ = sample_2023
+    arcep = pd.read_csv(SAMPLE_DIR / "arcep_fixe/2019/commune-debit-beta.csv", sep=";", skiprows=1,
+                        dtype={"code_insee": str}).set_index("code_insee")
+    below = 1 - (arcep["elig_thd30"] + arcep["elig_thd100"] + arcep["elig_thd1g"]) / arcep["nbr"]
+    communes = layer(out, "communes").set_index("code_commune")
+    both = communes.index.intersection(below.index)
+    assert len(both) > 3000
+    assert np.abs(communes.loc[both, "val_non_couverture_thd"] - below[both]).max() < 1e-9
+    iris = layer(out, "iris")
+    known = iris["code_commune"].isin(both)
+    assert np.abs(iris.loc[known, "val_non_couverture_thd"] - iris.loc[known, "code_commune"].map(below)).max() < 1e-9
 
 
 def weighted(rows: pd.DataFrame, col: str) -> float | None:
@@ -223,7 +241,7 @@ def test_sample_cut_points_written_and_described(sample_2023):
     for name in SCORED:
         again = scores_from_cut_points(iris[f"val_{name}"], written.loc[name, BOUND_COLUMNS].to_numpy(dtype="float64"))
         assert again.equals(iris[f"score_{name}"]), name
-    assert sorted(written.index) == sorted(SCORED)     # no ARCEP or 4G input here: not ranked
+    assert sorted(written.index) == sorted(SCORED)     # no 4G input here: not ranked
     assert written["territoire"].str.startswith("départements 09, 11").all()
     md = (out / "run_report.md").read_text(encoding="utf-8")
     assert "**Not all of France:**" in md and "seuils_deciles.csv" in md
@@ -234,33 +252,50 @@ def test_sample_cut_points_written_and_described(sample_2023):
         cols = list(layer(out, level).columns)
         assert cols == [c for c in doc["layers"][level] if c != "geometry"], level
         assert all(c in doc["columns"] for c in cols), level
-    assert not any(c.startswith(("pts_", "seuil_", "classe_")) for c in doc["layers"]["iris"])
+    assert not any(c.startswith(("pts_", "seuil_")) for c in doc["layers"]["iris"])
+    assert [c for c in doc["layers"]["iris"] if c.startswith("classe_")] == ["classe_total"]   # deciles: not classed
 
 
 def test_regional_run_scored_against_given_cut_points(sample_2023, tmp_path):
     """A hand-made cut-point file: every unit's score follows it exactly, and it is what the run
-    writes out; an indicator the file lacks is left out of the scores."""
+    writes out; an indicator the file lacks is left out of the scores. With 4G figures the user
+    gives for some communes (indicateurs_communes), their IRIS are scored on 4G too."""
     out, _ = sample_2023
     given = read_cut_points(out / "seuils_deciles.csv").loc[["65_plus", "peu_diplomes"], BOUND_COLUMNS]
     given.loc["65_plus"] = [np.nan, np.nan, 0.1, 0.15, 0.2, 0.2, 0.25, 0.3, 0.4]
     given.loc["peu_diplomes"] = given.loc["peu_diplomes"] + 0.05
+    given.loc["non_couverture_4g"] = [np.nan] * 4 + [0.0, 0.05, 0.1, 0.15, 0.2]
     path = tmp_path / "nationales.csv"
     given.reset_index().assign(territoire="France (test)").to_csv(path, sep=";", index=False, decimal=",")
+    communes = layer(out, "communes")["code_commune"]
+    gard = communes[communes.str.startswith("30")].sort_values().to_numpy()
+    coverage = pd.DataFrame({"code_commune": gard,
+                             "couverture_4g": [[1.0, 0.97, 0.88, 0.5][i % 4] for i in range(len(gard))]})
+    figures = tmp_path / "4g.csv"
+    coverage.to_csv(figures, sep=";", index=False)
     second = tmp_path / "out"
-    report = run_2023(second, path)
+    report = run_local({"indicateurs_communes": [figures]}, second,
+                       RunOptions(method="ifn-2023", seuils_deciles=path))
     iris = layer(second, "iris")
-    for name in ("65_plus", "peu_diplomes"):
+    for name in ("65_plus", "peu_diplomes", "non_couverture_4g"):
         bounds = given.loc[name].to_numpy(dtype="float64")
-        v = iris[f"val_{name}"]
+        v = iris[f"val_{name}"].dropna()
         expected = 1 + (np.isnan(bounds)[None, :] | (v.to_numpy()[:, None] > bounds[None, :])).sum(axis=1)
-        assert (iris[f"score_{name}"].astype(int).to_numpy() == expected).all(), name
+        assert (iris.loc[v.index, f"score_{name}"].astype(int).to_numpy() == expected).all(), name
     assert iris["score_65_plus"].min() == 3 and (iris["score_65_plus"] != 6).all()
-    assert iris["score_pauvrete"].isna().all() and (iris["n_indicateurs"] == 2).all()
+    in_gard = iris["code_commune"].isin(gard)
+    want_4g = 1 - iris.loc[in_gard, "code_commune"].map(coverage.set_index("code_commune")["couverture_4g"])
+    assert np.allclose(iris.loc[in_gard, "val_non_couverture_4g"], want_4g)
+    assert iris.loc[~in_gard, "val_non_couverture_4g"].isna().all()
+    assert sorted(iris.loc[in_gard, "score_non_couverture_4g"].unique()) == [5, 6, 8, 10]
+    assert iris["score_pauvrete"].isna().all() and iris["score_non_couverture_thd"].isna().all()
+    assert (iris["n_indicateurs"] == 2 + in_gard).all()
     back = read_cut_points(second / "seuils_deciles.csv")
-    assert np.array_equal(back[BOUND_COLUMNS].to_numpy(dtype="float64"), given.to_numpy(dtype="float64"), equal_nan=True)
+    assert np.array_equal(back[BOUND_COLUMNS].to_numpy(dtype="float64"),
+                          given.loc[back.index].to_numpy(dtype="float64"), equal_nan=True)
     assert (back["territoire"] == "France (test)").all()
     assert report["stats"]["deciles"]["fichier"] == str(path)
-    assert any("no cut points for non_couverture_thd, non_couverture_4g, pauvrete" in n for n in report["notes"])
+    assert any("no cut points for non_couverture_thd, pauvrete" in n for n in report["notes"])
     assert "Scored against the cut points of" in (second / "run_report.md").read_text(encoding="utf-8")
 
 
@@ -279,8 +314,11 @@ def test_explain_shows_the_scores_and_cut_points(sample_2023):
         if d["score"] is not None:
             assert (d["borne_basse"] is None or d["borne_basse"] < d["value"]) and \
                 (d["borne_haute"] is None or d["value"] <= d["borne_haute"]), d
-    assert [d["score"] for d in expl["deciles"]][2:] == [float(iris[f"score_{n}"]) for n in SCORED]
-    assert compact(expl)["deciles"][2] == [iris["val_65_plus"], iris["score_65_plus"]]
+    assert [d["score"] for i, d in enumerate(expl["deciles"]) if i != 1] == [float(iris[f"score_{n}"]) for n in SCORED]
+    assert compact(expl)["deciles"][2] == [iris["val_65_plus"], iris["score_65_plus"], not iris["fiable_65_plus"]]
+    assert expl["scores"][0]["class"] == iris["classe_total"] and expl["class_scheme"] == "quantiles"
+    assert expl["fiabilite"] == iris["fiabilite"] and expl["deciles"][2]["denominator"] == iris["den_65_plus"]
+    assert f"class {iris['classe_total']} of 5 (quantiles)" in unit.output and "fiabilite =" in unit.output
     commune = runner.invoke(app, ["explain", "30189", "--out", str(out)], env={"COLUMNS": "160"})
     assert commune.exit_code == 0 and "population-weighted mean" in commune.output
     com = layer(out, "communes").set_index("code_commune").loc["30189"]
@@ -294,8 +332,135 @@ def test_cut_points_belong_to_ifn_2023(tmp_path):
         check_options(RunOptions(method="ifn-2020", seuils_deciles=path))
     with pytest.raises(FragiliteError, match="no such file"):
         check_options(RunOptions(method="ifn-2023", seuils_deciles=tmp_path / "absent.csv"))
+    with pytest.raises(FragiliteError, match="10 Mbit/s"):   # not a bound of ARCEP's speed classes
+        check_options(RunOptions(method="ifn-2023", debit_thd=10))
     table = tmp_path / "t.csv"
     table.write_text("code,personnes_65_plus\nA,0.2\n", encoding="utf-8")
     result = runner.invoke(app, ["score", str(table), "--method", "ifn-2023", "-o", str(tmp_path / "o.csv")],
                            env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "fragilite run --method ifn-2023" in result.output
+
+
+# ---------------------------------------------------------------- published like the 2020 methods
+
+LEVELS_2023 = ["iris", "communes", "epci", "departements", "regions", "qpv"]
+
+
+def test_score_total_is_classed_in_quintiles_with_its_bounds(sample_2023):
+    """classe_total: quintiles of each layer's score_total (fixed 1-10 bins would leave the ends
+    nearly empty: a mean of deciles gathers around 5.5), bounds in the dictionary."""
+    out, report = sample_2023
+    dictionary = read_dictionary(out)
+    assert dictionary["classes"]["schema"] == "quantiles" and "classe_total" in dictionary["columns"]
+    assert "quintiles" in dictionary["columns"]["classe_total"]["label"]
+    for level in LEVELS_2023:
+        df = layer(out, level)
+        classes, total_ = df["classe_total"], df["score_total"].astype("float64")
+        assert str(classes.dtype) == "Int64" and classes.notna().equals(total_.notna()), level
+        assert (df["methode_classes"] == "quantiles").all(), level
+        info = dictionary["classes"]["par_couche"][level]["classe_total"]
+        bounds = info["bornes"]
+        for k, members in total_.groupby(classes.astype("float64")):     # each unit within its class's bounds
+            assert bounds[int(k) - 1] - 1e-9 <= members.min() and members.max() <= bounds[int(k)] + 1e-9, (level, k)
+        assert {str(k): int(n) for k, n in classes.value_counts().items()} == info["effectifs"], level
+        if len(df) >= 200:   # quintiles: no class holds much more than a fifth (ties on a cut point aside)
+            assert classes.value_counts(normalize=True).max() < 0.3 and classes.nunique() == 5, level
+    assert "bounds of classe_total" in (out / "run_report.md").read_text(encoding="utf-8")
+
+
+def test_census_rates_are_flagged_on_small_denominators(sample_2023):
+    out, report = sample_2023
+    flagged_units = 0
+    for level in LEVELS_2023:
+        df = layer(out, level)
+        for name in ("65_plus", "peu_diplomes"):
+            known = df[f"val_{name}"].notna()
+            assert np.allclose(df.loc[known, f"num_{name}"] / df.loc[known, f"den_{name}"],
+                               df.loc[known, f"val_{name}"]), (level, name)
+            flag = df[f"fiable_{name}"]
+            assert str(flag.dtype) == "boolean" and flag.notna().equals(known & df[f"den_{name}"].notna())
+            assert (flag[known] == (df.loc[known, f"den_{name}"] >= 200)).all(), (level, name)
+        expected = sum(((df[f"fiable_{n}"] == False) & df[f"score_{n}"].notna()).fillna(False).astype(int)  # noqa: E712
+                       for n in ("65_plus", "peu_diplomes"))
+        assert (df["fiabilite"].astype(int) == expected).all(), level
+        counted = report["stats"]["fiabilite"]["par_couche"][level]
+        assert counted["unites_signalees"] == int((df["fiabilite"] > 0).sum()), level
+        flagged_units += counted["unites_signalees"]
+    assert flagged_units > 0          # the sample's small communes
+    assert "fiable_65_plus" in read_dictionary(out)["columns"]
+    assert "## Reliability" in (out / "run_report.md").read_text(encoding="utf-8")
+
+
+def test_layers_open_styled_on_classe_total_and_report_maps_use_it(sample_2023):
+    import sqlite3
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    out, report = sample_2023
+    bounds_of = read_dictionary(out)["classes"]["par_couche"]
+    for level in LEVELS_2023:
+        with sqlite3.connect(out / f"{level}.gpkg") as con:
+            (style, default), = con.execute("SELECT styleQML, useAsDefault FROM layer_styles").fetchall()
+        assert default == 1 and style == (out / f"{level}.qml").read_text(encoding="utf-8")
+        root = ET.fromstring(style.split("\n", 1)[1])
+        renderer = root.find("renderer-v2")
+        assert renderer.get("attr") == "classe_total", level
+        first = renderer.find("categories/category").get("label")
+        assert first.startswith("1 – moins fragile (") and f"{bounds_of[level]['classe_total']['bornes'][0]:.1f}".replace(".", ",") in first
+        assert {e.get("value") for e in root.iter("Option") if e.get("name") == "expression"} == {'"fiabilite" > 0'}
+        png = out / "cartes_rapport" / f"{level}_score_total.png"
+        assert png.exists() and f"cartes_rapport/{level}_score_total.png" in report["cartes"][level]
+        described = Image.open(png).text["Description"]
+        assert "ifn-2023" in described and "quintiles" in described and "seuils de la région" not in described
+
+
+def test_qgis_opens_ifn_2023_layers_styled(sample_2023, tmp_path):
+    import os
+    import subprocess
+
+    from indicators.outputs.palette import CLASS_COLOURS
+
+    from .test_styles import QGIS_CHECK, SYSTEM_PYTHON
+
+    out, _ = sample_2023
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
+    done = subprocess.run([SYSTEM_PYTHON, str(QGIS_CHECK), str(out), str(tmp_path / "png"), "communes", "epci"],
+                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert done.stdout.strip(), f"QGIS check printed nothing (exit {done.returncode}): {done.stderr[-2000:]}"
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    for level in ("communes", "epci"):
+        for kind in ("gpkg", "qml"):
+            assert seen[level][kind]["valid"] and seen[level][kind]["attribute"] == "classe_total", (level, kind)
+        drawn = [c for c, n in seen[level]["gpkg"]["render"]["pixels_per_colour"].items() if n > 20]
+        assert len([c for c in drawn if c in CLASS_COLOURS.values()]) >= 4, seen[level]["gpkg"]["render"]
+
+
+def test_web_map_legend_fiche_and_hatching_of_ifn_2023(sample_2023, browser):
+    """The map of an ifn-2023 set: the legend is classe_total's, with the dictionary's bounds; the
+    explanation shows the unit's class and its small counts; flagged units are hatched."""
+    from indicators.outputs import palette
+
+    from .test_carte import NIMES_ARENES, Page
+
+    out, _ = sample_2023
+    built = runner.invoke(app, ["carte", "--out", str(out)])
+    assert built.exit_code == 0, built.output
+    iris = layer(out, "iris").set_index("code_iris").loc[NIMES_ARENES]
+    bounds = read_dictionary(out)["classes"]["par_couche"]["iris"]["classe_total"]["bornes"]
+    p = Page(browser)
+    try:
+        page = p.open((out / "carte" / "index.html").as_uri() + "#" + NIMES_ARENES)
+        legend = page.inner_text("#legende")
+        assert "Score total (1 à 10)" in legend and "dictionnaire du calcul" in legend
+        assert f"({bounds[4]:.1f} – {bounds[5]:.1f})".replace(".", ",") in legend
+        page.wait_for_selector("#fiche:not([hidden]) .score-principal .valeur", timeout=30_000)
+        fiche = page.inner_text("#fiche")
+        assert f"classe {iris['classe_total']} sur 5" in fiche and "Fiabilité" in fiche
+        colour = page.eval_on_selector("#fiche .score-principal .pastille", "e => getComputedStyle(e).backgroundColor")
+        r, g, b = palette.hex_to_rgb(palette.CLASS_COLOURS[int(iris["classe_total"])])
+        assert colour == f"rgb({r}, {g}, {b})"
+        assert page.evaluate("!!window.FRAGILITE.map.getLayer('h-iris')")
+        assert p.errors == [] and p.refused == []
+    finally:
+        p.close()

@@ -45,7 +45,9 @@ def start(out: Path, *args: str) -> subprocess.Popen:
 
 
 def tag_of(path: Path) -> str:
-    """The run that wrote a file of a SYNTHETIC set (each file carries it)."""
+    """The run that wrote a file of a SYNTHETIC set (each file carries it; a folder, its index.html)."""
+    if path.is_dir():
+        return tag_of(path / "index.html")
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -372,3 +374,86 @@ def test_the_layout_before_sets_is_kept_as_a_set_even_if_killed(tmp_path):
         assert publish.current(out).meta["legacy"] is True
         assert_user_files_intact(out)
         assert publish.validate_dir(out).ok
+
+
+# ---------------------------------------------------------------- a folder added to the current set (the web map)
+
+def map_of(out: Path) -> str | None:
+    """What OUT/carte shows: its index.html's first line, or None when there is no map."""
+    page = out / "carte" / "index.html"
+    return page.read_text().splitlines()[0] if page.exists() else None
+
+
+def test_an_added_folder_is_published_rolled_back_and_pruned_with_its_set(two_sets, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(two_sets, out, symlinks=True)
+    added = work(out, "--add", "carte")
+    assert added.returncode == 0, added.stderr
+    run_a = publish.current(out).run_id
+    assert map_of(out) == "map of run A, version 1" and seen_set(out) == "A"
+    assert publish.is_our_link(out / "carte") and "carte/data/layer.js" in publish.current(out).files
+    assert work(out, "B", "--keep", "2").returncode == 0
+    assert not os.path.lexists(out / "carte"), "set B has no map: A's must not stay published"
+    assert_clean(out)
+    assert work(out, "--rollback", run_a).returncode == 0
+    assert map_of(out) == "map of run A, version 1" and seen_set(out) == "A"
+    run_b = publish.all_sets(out)[-1].run_id
+    assert work(out, "--rollback", run_b).returncode == 0
+    assert not os.path.lexists(out / "carte")
+    assert work(out, "--add", "carte").returncode == 0 and map_of(out) == "map of run B, version 1"
+    assert work(out, "--rollback", run_a).returncode == 0 and map_of(out) == "map of run A, version 1"
+    assert work(out, "--add", "carte", "--version", "2").returncode == 0    # replaced in its set
+    assert map_of(out) == "map of run A, version 2" and not publish.current(out).check()
+    assert work(out, "C", "--keep", "1").returncode == 0                     # A and its map pruned
+    assert [s.meta["method"] for s in publish.all_sets(out)] == ["C"] and map_of(out) is None
+    assert_clean(out)
+    assert_user_files_intact(out)
+
+
+def test_adding_a_folder_killed_at_every_step(two_sets, tmp_path):
+    """Replacing a set's map, killed anywhere: after repair the folder is one consistent set whose
+    map, if listed, is whole (the old one or the new one), and the next add works."""
+    base = tmp_path / "base"
+    shutil.copytree(two_sets, base, symlinks=True)
+    assert work(base, "--add", "carte").returncode == 0
+    probe, trace = tmp_path / "probe", tmp_path / "trace"
+    shutil.copytree(base, probe, symlinks=True)
+    assert work(probe, "--add", "carte", "--version", "2", trace=trace).returncode == 0
+    points = [line.split(" ", 1)[1] for line in trace.read_text().splitlines()]
+    assert {"add:carte:sealed", "add:carte:unlisted", "add:carte:renamed", "add:carte:listed"} <= set(points)
+    for k, point in enumerate(points, start=1):
+        out = tmp_path / f"k{k}"
+        shutil.copytree(base, out, symlinks=True)
+        killed = work(out, "--add", "carte", "--version", "2", fault=f"kill@{k}")
+        assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
+        repaired(out)
+        assert_clean(out)
+        assert seen_set(out) == "A", point
+        assert map_of(out) in ("map of run A, version 1", "map of run A, version 2", None), point
+        leftovers = [p.name for p in publish.current(out).path.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
+        assert leftovers == [], point
+        assert work(out, "--add", "carte", "--version", "3").returncode == 0
+        assert map_of(out) == "map of run A, version 3" and not publish.current(out).check()
+        shutil.rmtree(out)
+
+
+def test_a_users_folder_named_like_the_map_is_never_replaced(two_sets, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(two_sets, out, symlinks=True)
+    (out / "carte").mkdir()
+    (out / "carte" / "index.html").write_text("my own page\n")
+    refused = work(out, "--add", "carte")
+    assert refused.returncode == 6 and "carte is taken" in refused.stderr
+    assert (out / "carte" / "index.html").read_text() == "my own page\n"
+    assert "carte" not in publish.current(out).names and not list(publish.current(out).path.glob(".tmp-*"))
+
+
+def test_the_map_of_an_earlier_version_outside_the_sets_is_removed(two_sets, tmp_path):
+    """Before maps were in sets, OUT/carte was a folder rebuilt whole by each `fragilite carte`."""
+    out = tmp_path / "out"
+    shutil.copytree(two_sets, out, symlinks=True)
+    (out / "carte" / "data").mkdir(parents=True)
+    (out / "carte" / "config.js").write_text("window.FRAGILITE_CONFIG = {};\n")
+    assert any("earlier version" in action for action in repaired(out))
+    assert not os.path.lexists(out / "carte")
+    assert_user_files_intact(out)

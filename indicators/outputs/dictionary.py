@@ -8,8 +8,8 @@ from indicators.stages.classes import SCHEME_SHORT
 from indicators.stages.levels import LEVELS
 from indicators.stages.deciles import INDICATORS_2023
 from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORE_LABELS, SCORES, class_column
-from indicators.stages.reliability import (COMPLEMENTARY, CENSUS_INDICATORS, INSEE_ADVICE, MIN_DENOMINATOR,
-                                           flag_column)
+from indicators.stages.reliability import (COMPLEMENTARY, CENSUS_INDICATORS_2023, INSEE_ADVICE, MIN_DENOMINATOR,
+                                           census_indicators, flag_column)
 from indicators.stages.scoring import ABSENT_RULE
 
 
@@ -25,14 +25,19 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles
                for sid, p in provenance.items()}
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     rp_vintage = rp[0] if rp else provenance.get("mednum_kit_2020", {}).get("millesime") and 2016
-    if method == IFN_2023:
-        cols = {**fixed_columns(method, rp_vintage, epsg), **columns_2023(rp_vintage)}
-        return {**_document(method, reference, epsg, sources, cols), **ABOUT_2023, "seuils_deciles": deciles}
-    origins = stats.get("sources_communales", {}).get("indicateurs", {})
     scheme = stats.get("classes", {}).get("schema")
-    cols = {**fixed_columns(method, rp_vintage, epsg), **indicator_columns(method, reference, rp_vintage, origins, scheme),
-            **reliability_entries(stats.get("fiabilite", {}).get("effectif_minimal", MIN_DENOMINATOR))}
-    document = _document(method, reference, epsg, sources, cols)
+    reliability = reliability_entries(stats.get("fiabilite", {}).get("effectif_minimal", MIN_DENOMINATOR), method)
+    if method == IFN_2023:
+        cols = {**fixed_columns(method, rp_vintage, epsg), **columns_2023(rp_vintage, scheme), **reliability}
+        document = {**_document(method, reference, epsg, sources, cols), **ABOUT_2023, "seuils_deciles": deciles}
+    else:
+        origins = stats.get("sources_communales", {}).get("indicateurs", {})
+        cols = {**fixed_columns(method, rp_vintage, epsg),
+                **indicator_columns(method, reference, rp_vintage, origins, scheme), **reliability}
+        cols.update(smoothing_entries(stats.get("lissage"), cols))
+        document = _document(method, reference, epsg, sources, cols)
+        document["lissage"] = {k: v for k, v in (stats.get("lissage") or {"methode": "aucun"}).items()
+                               if k != "par_couche"}
     document["classes"] = stats.get("classes", {})
     document["fiabilite"] = {**{k: v for k, v in stats.get("fiabilite", {}).items() if k != "par_couche"},
                              "regle": "fiable_<id> faux quand le dénominateur de l'indicateur (effectif du "
@@ -42,7 +47,7 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles
     return document
 
 
-def reliability_entries(min_denominator: float) -> dict[str, dict]:
+def reliability_entries(min_denominator: float, method: str | None = None) -> dict[str, dict]:
     """The reliability columns and the class scheme column."""
     threshold = f"{min_denominator:g}"
     cols = {
@@ -52,7 +57,7 @@ def reliability_entries(min_denominator: float) -> dict[str, dict]:
         "methode_classes": {"label": "Méthode des classes classe_* (quantiles, fisher-jenks, equal-width) ; bornes "
                                      "dans la section classes du dictionnaire", "unit": "code"},
     }
-    for ind in CENSUS_INDICATORS:
+    for ind in census_indicators(method):
         note = (" ; indicateur de l'exploitation complémentaire : l'Insee déconseille ses données pour les zones de "
                 "moins de 2 000 habitants (non appliqué)") if ind in COMPLEMENTARY else ""
         cols[flag_column(ind)] = {"label": f"Faux si le dénominateur de {ind} est inférieur à {threshold} "
@@ -70,16 +75,36 @@ ABOUT_2023 = {
                   "le territoire qu'elles couvrent ; à redonner à un autre run avec --seuils-deciles",
 }
 SOURCE_2023 = {
-    "non_couverture_thd": "ARCEP « Ma connexion internet », statistiques communales (locaux par classe de débit)",
-    "non_couverture_4g": "indicateurs_communes (valeur communale fournie par l'utilisateur ; aucune source réelle ici)",
+    "non_couverture_thd": "ARCEP « Ma connexion internet », statistiques communales (locaux par classe de débit ; "
+                          "sous le débit de --debit-thd, 30 Mbit/s par défaut)",
+    "non_couverture_4g": "indicateurs_communes, colonne couverture_4g (valeur communale fournie par l'utilisateur ; "
+                         "aucune source réelle ici)",
     "65_plus": "INSEE RP (POP65P / POP)",
     "peu_diplomes": "INSEE RP diplômes (non ou peu diplômés / NSCOL15P)",
     "pauvrete": "INSEE Filosofi (DISP_TP60, IRIS ; valeur communale pour les communes non découpées)",
 }
 
 
-def columns_2023(rp_vintage) -> dict[str, dict]:
-    """The values and 1-10 scores of ifn-2023."""
+def smoothing_entries(smoothing: dict | None, cols: dict[str, dict]) -> dict[str, dict]:
+    """The `lissage` column; with --lissage, the smoothed ind_<id> of `cols` say so (never silently)."""
+    out = {"lissage": {"label": "Lissage des taux du recensement : aucun, ou bayes-empirique (ind_<id> lissés vers le "
+                                "taux du territoire de référence ; num_<id> et den_<id> restent les effectifs bruts)",
+                       "unit": "code", "method": "stages/smoothing.py"}}
+    if smoothing and smoothing.get("methode") != "aucun":
+        for ind in smoothing.get("indicateurs", []):
+            out[f"ind_{ind}"] = {**cols[f"ind_{ind}"], "label": f"{BY_ID[ind].label} — LISSÉ : {smoothing['libelle']}",
+                                 "method": f"{smoothing['methode']} (stages/smoothing.py)"}
+    return out
+
+
+# why ifn-2023's score_total is classed in quintiles by default (stages/classes.py)
+CLASSES_2023 = ("score_total est une moyenne de déciles : il se concentre autour de 5,5 et des classes fixes "
+                "sur l'échelle 1-10 laisseraient les classes extrêmes presque vides ; les quintiles des unités "
+                "de la couche font de la classe 5 « les 20 % d'unités au score total le plus haut »")
+
+
+def columns_2023(rp_vintage, scheme: str | None = None) -> dict[str, dict]:
+    """The values, counts, 1-10 scores and class of ifn-2023."""
     cols: dict[str, dict] = {}
     for name, label in INDICATORS_2023.items():
         cols[f"val_{name}"] = {"label": f"{label} (taux de l'unité ; THD et 4G : valeur communale, "
@@ -89,8 +114,18 @@ def columns_2023(rp_vintage) -> dict[str, dict]:
                                           "découpées : décile parmi les unités (entier, ex aequo au rang le plus "
                                           "haut) ; au-dessus : moyenne des scores des unités pondérée par la "
                                           "population", "unit": "score 1-10", "method": IFN_2023}
+    for name, count in CENSUS_INDICATORS_2023.items():
+        info = BY_ID[count]
+        cols[f"num_{name}"] = {"label": f"Numérateur de val_{name} : {info.numerator}", "unit": "personnes",
+                               "source": SOURCE_2023[name], "vintage": rp_vintage}
+        cols[f"den_{name}"] = {"label": f"Dénominateur de val_{name} : {info.denominator} (effectif du recensement "
+                                        "dont dépend fiable_" + name + ")", "unit": "personnes",
+                               "source": SOURCE_2023[name], "vintage": rp_vintage}
     cols["score_total"] = {"label": "Score total 1-10 : moyenne des scores présents (n_indicateurs)",
                            "unit": "score 1-10", "method": IFN_2023}
+    cols["classe_total"] = {"label": f"Classe 1-5 du score total ({SCHEME_SHORT.get(scheme, scheme)}, 1 = moins "
+                                     f"fragile ; bornes dans la section classes). Pourquoi : {CLASSES_2023}",
+                            "unit": "classe", "method": scheme or IFN_2023}
     return cols
 
 

@@ -107,15 +107,17 @@ def explanation(level: str, row: Mapping, dictionary: Mapping | None = None, met
         "code_reference": _text(row.get("code_reference")), "millesime_rp": _num(row.get("millesime_rp")),
         "class_scheme": classes, "indicators": indicators, "scores": scores,
         "n_indicateurs": None if n is None else int(n), "fiabilite": None if fiab is None else int(fiab),
+        "lissage": _text(row.get("lissage")),   # bayes-empirique: census values are smoothed, not num/den
     }
 
 
 def explanation_2023(level: str, row: Mapping, dictionary: Mapping | None = None) -> dict:
     """ifn-2023 (a 2023-like reconstruction, METHODS 1.4): per indicator its value and 1-10 score
     (`deciles`); for a unit (IRIS layer), the two cut points its value lies between, from the
-    run's dictionary (borne_basse < value <= borne_haute; None: no bound on that side). Above the
-    units a score is the population-weighted mean of the units' scores. No thresholds, points,
-    axes or classes: `indicators` is empty and `scores` holds score_total."""
+    run's dictionary (borne_basse < value <= borne_haute; None: no bound on that side), and for
+    its census rates the numerator, denominator and whether it is a small count. Above the units a
+    score is the population-weighted mean of the units' scores. No thresholds, points or axes:
+    `indicators` is empty and `scores` holds score_total with its class (classe_total)."""
     columns = (dictionary or {}).get("columns", {})
     cuts = (dictionary or {}).get("seuils_deciles") or {}
     bounds = {r["indicateur"]: [r.get(f"borne_{s}") for s in range(1, 10)] for r in cuts.get("seuils", [])}
@@ -127,16 +129,21 @@ def explanation_2023(level: str, row: Mapping, dictionary: Mapping | None = None
         if unit and score is not None and name in bounds:
             around = [None, *(_num(b) for b in bounds[name]), None]   # score s: (borne_{s-1}, borne_s]
             low, high = around[int(score) - 1], around[int(score)]
+        flag = _num(row.get(flag_column(name)))
         deciles.append({"id": name, "label": label, "source": columns.get(f"val_{name}", {}).get("source"),
                         "value": _num(row.get(f"val_{name}")), "score": score,
-                        "borne_basse": low, "borne_haute": high})
-    n = _num(row.get("n_indicateurs"))
+                        "borne_basse": low, "borne_haute": high, "numerator": _num(row.get(f"num_{name}")),
+                        "denominator": _num(row.get(f"den_{name}")),
+                        "small_count": None if flag is None else not flag})
+    n, fiab = _num(row.get("n_indicateurs")), _num(row.get(RELIABILITY))
     return {
         **_header(level, row), "reference": None, "code_reference": None,
-        "millesime_rp": _num(row.get("millesime_rp")), "class_scheme": None, "indicators": [],
-        "scores": [{"id": "score_total", "label": "Score total 1-10 (moyenne des scores présents)", "classe": None,
-                    "value": _num(row.get("score_total")), "class": None}],
-        "n_indicateurs": None if n is None else int(n), "fiabilite": None,
+        "millesime_rp": _num(row.get("millesime_rp")), "class_scheme": _text(row.get("methode_classes")),
+        "indicators": [],
+        "scores": [{"id": "score_total", "label": "Score total 1-10 (moyenne des scores présents)",
+                    "classe": class_column("score_total"), "value": _num(row.get("score_total")),
+                    "class": _num(row.get(class_column("score_total")))}],
+        "n_indicateurs": None if n is None else int(n), "fiabilite": None if fiab is None else int(fiab),
         "deciles": deciles, "score_kind": "decile" if unit else "moyenne pondérée par la population",
         "seuils_territoire": cuts.get("fichier") or cuts.get("territoire"),
     }
@@ -151,8 +158,9 @@ def compact(expl: dict) -> dict:
         "code_reference": expl["code_reference"], "millesime_rp": expl["millesime_rp"],
         "class_scheme": expl["class_scheme"], "indicators": [[i[f] for f in FIELDS] for i in expl["indicators"]],
         "scores": [[s["value"], s["class"]] for s in expl["scores"]],
-        "n_indicateurs": expl["n_indicateurs"], "fiabilite": expl["fiabilite"],
-        **({"deciles": [[d["value"], d["score"]] for d in expl["deciles"]]} if "deciles" in expl else {}),
+        "n_indicateurs": expl["n_indicateurs"], "fiabilite": expl["fiabilite"], "lissage": expl.get("lissage"),
+        **({"deciles": [[d["value"], d["score"], d["small_count"]] for d in expl["deciles"]]}
+           if "deciles" in expl else {}),
     }
 
 

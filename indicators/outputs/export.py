@@ -23,6 +23,7 @@ from indicators.outputs.styles import CLASS_ATTRIBUTE
 from indicators.sources.registry import sha256_of
 from indicators.stages.classes import SCHEME_SHORT
 from indicators.stages.compute import Computed
+from indicators.stages.methods import IFN_2023, class_column, main_score
 
 
 def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str,
@@ -36,14 +37,23 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     millesime_rp = rp[0] if rp else (2016 if "mednum_kit_2020" in provenance else None)
     sirene_synthetique = sirene_is_synthetic(provenance)
     classes = computed.stats.get("classes", {})
-    bounds = {level: info.get("classe_global", {}).get("bornes") for level, info in classes.get("par_couche", {}).items()}
+    smoothing = computed.stats.get("lissage", {}).get("methode", "aucun")
+    attribute = class_column(main_score(method))   # what the styles and maps class
+    bounds = {level: info.get(attribute, {}).get("bornes") for level, info in classes.get("par_couche", {}).items()}
     layers = {}
     for level in computed.layers:
         df = pd.read_parquet(computed.layers[level])
         layers[level] = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique,
-                                    classes.get("schema"))
-    # build everything first, then write: a failure above leaves the old outputs untouched
-    written = write_layers(layers, out_dir, bounds, classes.get("schema", ""), shown)
+                                    classes.get("schema"), smoothing)
+    line = map_method_line(method, reference, classes, smoothing)
+    # build everything first, then write: a failure above leaves the old outputs untouched.
+    # The layer files are written (GDAL, Arrow: no GIL) while matplotlib draws the maps (GIL).
+    with ThreadPoolExecutor(1) as background:
+        writing = background.submit(write_layers, layers, out_dir, bounds, classes.get("schema", ""), shown,
+                                    attribute)
+        maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds,
+                          bool(sirene_synthetique))
+        written = writing.result()
     rejects = pd.read_parquet(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:
         rejects.to_csv(tmp, index=False)
@@ -55,8 +65,6 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     write_json(dictionary(method, reference, provenance, computed.epsg, computed.stats.get("deciles"), computed.stats),
                out_dir / "dictionary.json")
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    maps = write_maps(layers, out_dir, provenance, map_method_line(method, reference, classes), finished[:10],
-                      bounds, bool(sirene_synthetique))
     report = {
         "fragilite_version": __version__,
         "run_id": run_id,
@@ -79,28 +87,32 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
 
 
 def write_layers(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, bounds: dict[str, list[float] | None],
-                 classes: str, shown: Path) -> dict[str, dict]:
-    """Each layer as GeoParquet with its .qml, and as a styled GeoPackage (styled: the layers with
-    classes; ifn-2023's have none).
+                 classes: str, shown: Path, attribute: str = CLASS_ATTRIBUTE) -> dict[str, dict]:
+    """Each layer as GeoParquet with its .qml, and as a GeoPackage styled on `attribute` (its class
+    column: classe_global, ifn-2023's classe_total) when the layer has it.
     Two files at a time: GDAL, Arrow and GEOS release the GIL; each file is still atomic."""
     with ThreadPoolExecutor(2) as pool:
         jobs = [pool.submit(write_geoparquet, gdf, out_dir / f"{level}.parquet") for level, gdf in layers.items()]
         jobs += [pool.submit(write_gpkg, gdf, out_dir / f"{level}.gpkg", level, bounds.get(level), classes,
-                             CLASS_ATTRIBUTE in gdf) for level, gdf in layers.items()]
-        jobs += [pool.submit(write_qml, out_dir / f"{level}.qml", level, bounds.get(level))
-                 for level, gdf in layers.items() if CLASS_ATTRIBUTE in gdf]
+                             attribute in gdf, attribute) for level, gdf in layers.items()]
+        jobs += [pool.submit(write_qml, out_dir / f"{level}.qml", level, bounds.get(level), attribute)
+                 for level, gdf in layers.items() if attribute in gdf]
         for job in jobs:
             job.result()
     return {level: {"parquet": str(shown / f"{level}.parquet"), "gpkg": str(shown / f"{level}.gpkg"),
-                    **({"qml": str(shown / f"{level}.qml")} if CLASS_ATTRIBUTE in gdf else {}),
+                    **({"qml": str(shown / f"{level}.qml")} if attribute in gdf else {}),
                     "rows": int(len(gdf))} for level, gdf in layers.items()}
 
 
-def map_method_line(method: str, reference: str, classes: dict) -> str:
-    """The line under a map's title: method, thresholds, classes."""
+def map_method_line(method: str, reference: str, classes: dict, smoothing: str = "aucun") -> str:
+    """The line under a map's title: method, thresholds (ifn-2023: deciles), classes, smoothing."""
     scheme = classes.get("schema", "")
+    if method == IFN_2023:
+        return (f"Méthode {method} (reconstruction « 2023-like »), scores 1-10 par déciles des unités ; "
+                f"classes du score total : {SCHEME_SHORT.get(scheme, scheme)}.")
     where = {"region": "la région", "departement": "le département", "epci": "l'EPCI", "france": "la France"}
-    return (f"Méthode {method}, seuils de {where.get(reference, reference)} ; "
+    smoothed = " ; taux du recensement LISSÉS (Bayes empirique)" if smoothing != "aucun" else ""
+    return (f"Méthode {method}, seuils de {where.get(reference, reference)}{smoothed} ; "
             f"classes : {SCHEME_SHORT.get(scheme, scheme)}.")
 
 

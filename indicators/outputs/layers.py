@@ -28,7 +28,10 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
     fiabilite      how many of the unit's indicators in the score rest on a census count below
                    --min-denominator (200, INSEE's advice; stages/reliability.py)
     fiable_<id>    per census-based indicator: false when its denominator is below it
-    methode, methode_classes, reference, code_reference, millesime_rp, geometry (MultiPolygon)
+    methode, methode_classes,
+    lissage        aucun, or bayes-empirique: ind_<id> of the census rates are then smoothed toward
+                   the reference territory's rate (stages/smoothing.py); num/den stay the raw counts
+    reference, code_reference, millesime_rp, geometry (MultiPolygon)
 
   ifn-2023 (a 2023-like reconstruction of the portal's index, METHODS 1.4) replaces everything
   from ind_<id> to code_reference with its own block, names stable for the map and users:
@@ -37,8 +40,11 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
     score_<name>  1-10, 10 = most at risk: the decile among the units (IRIS of split communes,
                   communes not split) at the IRIS layer, integers; above it, the population-weighted
                   mean of the units' scores
-    score_total   mean of the scores present; n_indicateurs, how many
-    then methode, millesime_rp, geometry
+    num_<name>, den_<name>  for the census rates 65_plus and peu_diplomes: the counts of val_<name>
+    score_total   mean of the scores present; classe_total (1-5, quintiles of the layer's units by
+                  default: stages/classes.py), n_indicateurs (how many scores)
+    fiabilite, fiable_65_plus, fiable_peu_diplomes   as above, on those two census rates
+    then methode, methode_classes, millesime_rp, geometry
 """
 
 from __future__ import annotations
@@ -53,11 +59,11 @@ import shapely
 
 from indicators import PACKAGE_DIR
 from indicators.outputs.files import atomic_path
-from indicators.outputs.styles import add_gpkg_style, qml
+from indicators.outputs.styles import CLASS_ATTRIBUTE, add_gpkg_style, qml
 from indicators.stages.geometry import from_wkb
 from indicators.stages.deciles import SCORE_COLUMNS_2023, VALUE_COLUMNS_2023
 from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORES, class_column
-from indicators.stages.reliability import reliability_columns
+from indicators.stages.reliability import CENSUS_INDICATORS_2023, reliability_columns
 
 KEYS = {
     "iris": ["code_iris", "nom_iris", "typ_iris", "code_commune", "nom_commune", "code_epci", "nom_epci",
@@ -87,7 +93,9 @@ def layer_columns(level: str, method: str) -> list[str]:
     else:
         cols.append("n_iris")
     if method == IFN_2023:
-        return cols + VALUE_COLUMNS_2023 + SCORE_COLUMNS_2023 + ["n_indicateurs", "methode", "millesime_rp", "geometry"]
+        counts = [f"{part}_{name}" for name in CENSUS_INDICATORS_2023 for part in ("num", "den")]
+        return (cols + VALUE_COLUMNS_2023 + counts + SCORE_COLUMNS_2023 + ["classe_total", "n_indicateurs",
+                *reliability_columns(method), "methode", "methode_classes", "millesime_rp", "geometry"])
     for ind in IDS:
         cols.append(f"ind_{ind}")
         if ind in ADDITIVE:
@@ -98,7 +106,7 @@ def layer_columns(level: str, method: str) -> list[str]:
         cols += [f"{s}_entier" for s in SCORES]
     cols += [class_column(s) for s in SCORES]
     cols += ["n_indicateurs", *reliability_columns()]
-    cols += ["methode", "methode_classes", "reference", "code_reference", "millesime_rp", "geometry"]
+    cols += ["methode", "methode_classes", "lissage", "reference", "code_reference", "millesime_rp", "geometry"]
     return cols
 
 
@@ -109,9 +117,10 @@ def _names(kind: str) -> dict[str, str]:
 
 def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg: int,
                 millesime_rp: int | None, sirene_synthetique: bool | None = None,
-                classes: str | None = None) -> gpd.GeoDataFrame:
+                classes: str | None = None, lissage: str = "aucun") -> gpd.GeoDataFrame:
     df = df.copy()
     df["methode_classes"] = classes
+    df["lissage"] = lissage
     key = KEYS[level][0]
     if level != "iris":
         df[key] = df["code"]
@@ -121,6 +130,10 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     df["reference"] = reference
     df["millesime_rp"] = millesime_rp
     df["sirene_synthetique"] = sirene_synthetique if "livreurs" in df else None
+    if method == IFN_2023:   # the counts of its census rates, under the rates' names
+        for name, count in CENSUS_INDICATORS_2023.items():
+            for part in ("num", "den"):
+                df[f"{part}_{name}"] = df[f"{part}_{count}"] if f"{part}_{count}" in df else np.nan
     columns = layer_columns(level, method)
     for col in columns:
         if col not in df.columns and col != "geometry":
@@ -129,7 +142,7 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     gdf = gpd.GeoDataFrame(df[[c for c in columns if c != "geometry"]].reset_index(drop=True),
                            geometry=gpd.GeoSeries(geometry, crs=epsg).reset_index(drop=True), crs=epsg)
     for col in [c for c in columns if c.startswith(("code_", "nom_", "typ_", "codes_")) or c in
-                ("methode", "methode_classes", "reference", "source_revenu", "source_poids", "liste_qpv",
+                ("methode", "methode_classes", "lissage", "reference", "source_revenu", "source_poids", "liste_qpv",
                  "date_sirene")]:
         gdf[col] = gdf[col].astype("string")
     for col in [c for c in columns if c.startswith("classe_")] + ["n_indicateurs", "n_iris", "n_iris_qpv", "millesime_rp",
@@ -206,10 +219,14 @@ GPKG_DATE = "2000-01-01T00:00:00Z"
 
 
 def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str, bounds: list[float] | None = None,
-               classes: str = "", styled: bool = True) -> None:
+               classes: str = "", styled: bool = True, attribute: str = CLASS_ATTRIBUTE) -> None:
     """The GeoPackage twin, version 1.2 (QGIS 3.22's GDAL warns on the 1.4 GDAL writes by
     default), with its default QGIS style in layer_styles (outputs/styles.py) when `styled`."""
     os.environ["OGR_CURRENT_DATE"] = GPKG_DATE
+    # SQLite's fsync at every commit made this 5 to 10 times slower; the file is written under a
+    # temporary name and renamed when whole (atomic_path), so a crash loses a temporary file only.
+    # The bytes are the same.
+    os.environ["OGR_SQLITE_SYNCHRONOUS"] = "OFF"
     with atomic_path(target) as tmp:
         out = gdf.copy()
         for col in out.columns:  # GeoPackage has no nullable integer: write them as real numbers
@@ -219,10 +236,10 @@ def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str, bounds: list[flo
         out.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio", use_arrow=True,
                     dataset_options={"VERSION": "1.2"})
         if styled:
-            add_gpkg_style(tmp, layer, bounds, classes)
+            add_gpkg_style(tmp, layer, bounds, classes, attribute=attribute)
 
 
-def write_qml(target: Path, layer: str, bounds: list[float] | None) -> None:
+def write_qml(target: Path, layer: str, bounds: list[float] | None, attribute: str = CLASS_ATTRIBUTE) -> None:
     """The QGIS style beside a GeoParquet layer (iris.parquet -> iris.qml), read by QGIS on opening."""
     with atomic_path(target) as tmp:
-        tmp.write_text(qml(bounds, title=layer), encoding="utf-8")
+        tmp.write_text(qml(bounds, title=layer, attribute=attribute), encoding="utf-8")

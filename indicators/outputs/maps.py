@@ -1,4 +1,5 @@
-"""PNG maps of a run for its report: score_global per level, platform-worker rates when present.
+"""PNG maps of a run for its report: score_global (ifn-2023: score_total) per level, platform-worker
+rates when present.
 
 Each map is a choropleth of the layer's classes in the project's palette (outputs/palette.py:
 the colours of the QGIS styles and of the web map), with its legend (class bounds), a title, the
@@ -29,6 +30,7 @@ from indicators.outputs.files import atomic_path
 from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL, OUTLINE_COLOUR,
                                         RATE_LABELS, UNRELIABLE_COLOUR, class_label)
 from indicators.stages.classes import classify
+from indicators.stages.methods import class_column
 
 MAPS_DIR = "cartes_rapport"   # the report's PNG maps (the web map is in carte/)
 # overseas régions: name and legal CRS (the layers' CRS when a run holds one of them alone)
@@ -92,6 +94,32 @@ def _simplified(gdf: gpd.GeoDataFrame, pixels: float) -> np.ndarray:
     return shapely.simplify(gdf.geometry.to_numpy(), tolerance, preserve_topology=False)
 
 
+MAIN_PIXELS, INSET_PIXELS = WIDTH_IN * DPI * 0.7, WIDTH_IN * DPI * 0.22
+
+
+@dataclass
+class Territories:
+    """A layer split into its territories (mainland, overseas régions), each reprojected once and
+    simplified to about a pixel of the frame it is drawn in: every map of the layer (its score,
+    each platform rate) draws these, which nationally saves reprojecting and simplifying 49 000
+    IRIS for each map."""
+    layer: gpd.GeoDataFrame
+    parts: dict[str, gpd.GeoDataFrame]
+    main_key: str | None
+    _shapes: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, gdf: gpd.GeoDataFrame) -> "Territories":
+        parts = split_territories(gdf)
+        return cls(gdf, parts, "metropole" if "metropole" in parts else next(iter(parts), None))
+
+    def shapes(self, key: str, main: bool) -> np.ndarray:
+        """The territory's polygons simplified for the main frame or for an inset."""
+        if (key, main) not in self._shapes:
+            self._shapes[key, main] = _simplified(self.parts[key], MAIN_PIXELS if main else INSET_PIXELS)
+        return self._shapes[key, main]
+
+
 def _path(geoms: np.ndarray):
     """One matplotlib path holding every ring of the polygons: a class, or the hatching, is then
     one patch, drawn in one pass (a collection of thousands of hatched patches takes seconds)."""
@@ -116,13 +144,15 @@ def _patch(ax, geoms: np.ndarray, **style) -> None:
         ax.add_artist(PathPatch(path, **style))
 
 
-def _draw(ax, part: gpd.GeoDataFrame, classes: pd.Series, points: bool, background, pixels: float) -> None:
+def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
+          background: Territories | None) -> None:
+    main = key == layer.main_key
+    part, shapes = layer.parts[key], layer.shapes(key, main)
     cls = classes.loc[part.index]
-    shapes = _simplified(part, pixels)
     frame = part
-    if background is not None and len(background):
-        _patch(ax, _simplified(background, pixels), facecolor="#f0f0f0", edgecolor="#969696", linewidth=0.4)
-        frame = background
+    if background is not None and key in background.parts:
+        _patch(ax, background.shapes(key, main), facecolor="#f0f0f0", edgecolor="#969696", linewidth=0.4)
+        frame = background.parts[key]
     if points:   # QPVs are a few hundred metres wide: dots, on the départements
         xy = shapely.get_coordinates(shapely.point_on_surface(part.geometry.to_numpy()))
         colours = [CLASS_COLOURS.get(int(k), NO_DATA_COLOUR) if pd.notna(k) else NO_DATA_COLOUR for k in cls]
@@ -166,30 +196,28 @@ def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: se
                title="Classes", title_fontsize=8.5, alignment="left")
 
 
-def choropleth(gdf: gpd.GeoDataFrame, classes: pd.Series, bounds: list[float] | None, title: str,
+def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | None, title: str,
                text: MapText, target: Path, labels: dict[int, str] | None = None,
-               points: bool = False, background: gpd.GeoDataFrame | None = None) -> Path:
+               points: bool = False, background: Territories | None = None) -> Path:
     """One map: mainland in the main frame, overseas régions in insets under the legend."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
-    parts = split_territories(gdf)
-    backgrounds = split_territories(background) if background is not None else {}
-    main_key = "metropole" if "metropole" in parts else next(iter(parts), None)
+    gdf, main_key = layer.layer, layer.main_key
     main = fig.add_axes((0.01, 0.10, 0.70, 0.76))
     if main_key is None:   # a layer without units (no QPV in the territory, say): the map says so
         main.set_axis_off()
         main.text(0.5, 0.5, "Aucune unité dans cette couche", ha="center", va="center", fontsize=12, color="#636363")
     else:
-        _draw(main, parts[main_key], classes, points, backgrounds.get(main_key), pixels=WIDTH_IN * DPI * 0.7)
+        _draw(main, layer, main_key, classes, points, background)
     present = {int(k) for k in classes.dropna().unique()}
     flagged = bool("fiabilite" in gdf and (gdf["fiabilite"].fillna(0) > 0).any())
     _legend(fig, bounds, labels or RATE_LABELS, present, flagged, bool(classes.isna().any()))
-    insets = [k for k in parts if k != main_key]
+    insets = [k for k in layer.parts if k != main_key]
     size = min(0.20, 0.40 / max(len(insets), 1))    # under the legend (at most 8 lines, to y = 0.55)
     for i, code in enumerate(insets):
         ax = fig.add_axes((0.74, 0.52 - (i + 1) * size, 0.22, size - 0.03))
-        _draw(ax, parts[code], classes, points, backgrounds.get(code), pixels=WIDTH_IN * DPI * 0.22)
+        _draw(ax, layer, code, classes, points, background)
         ax.set_title(f"{OVERSEAS.get(code, (code,))[0]} (autre échelle)", fontsize=7, pad=2)
     fig.text(0.01, 0.965, title, fontsize=13, fontweight="bold", va="top")
     fig.text(0.01, 0.915, text.method, fontsize=8, va="top", color="#404040")
@@ -209,25 +237,26 @@ def choropleth(gdf: gpd.GeoDataFrame, classes: pd.Series, bounds: list[float] | 
 
 
 def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out_dir: Path,
-               bounds: list[float] | None, background: gpd.GeoDataFrame | None = None) -> list[Path]:
+               bounds: list[float] | None, background: Territories | None = None) -> list[Path]:
     """The maps of one layer: score_global always, each platform rate that has values.
     texts: "score" and "plateformes" (the latter with SIRENE's sources and synthetic flag)."""
     written = []
+    layer = Territories.of(gdf)
     points = level == "qpv"
     name = LEVEL_TITLES.get(level, level)
     score, title = ("score_global", "Score global de fragilité numérique") if "score_global" in gdf else \
-        ("score_total", "Score total 1-10 (ifn-2023), en quintiles")
-    classes = gdf["classe_global"] if "classe_global" in gdf else None
+        ("score_total", "Score total 1-10 (ifn-2023)")
+    classes = gdf[class_column(score)] if class_column(score) in gdf else None   # the layer's own classes
     if classes is None or bounds is None:
         fresh, info = classify(gdf[score], "quantiles")
         classes, bounds = (fresh, info["bornes"]) if classes is None else (classes, bounds)
-    written.append(choropleth(gdf, classes, bounds, f"{title} : {name}", texts["score"],
+    written.append(choropleth(layer, classes, bounds, f"{title} : {name}", texts["score"],
                               out_dir / MAPS_DIR / f"{level}_{score}.png", labels=CLASS_LABELS, points=points,
                               background=background))
     for rate, label in RATES.items():
         if rate in gdf and gdf[rate].notna().any():
             classes, info = classify(gdf[rate], "quantiles")
-            written.append(choropleth(gdf, classes, info["bornes"], f"{label} : {name}", texts["plateformes"],
+            written.append(choropleth(layer, classes, info["bornes"], f"{label} : {name}", texts["plateformes"],
                                       out_dir / MAPS_DIR / f"{level}_{rate}.png", labels=RATE_LABELS,
                                       points=points, background=background))
     return written
@@ -242,7 +271,7 @@ def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: d
                                               "qpv_contours")), method_line, date)
     rates = MapText(sources_line(provenance, ("sirene_etablissements", "rp_")), method_line, date,
                     synthetic_sirene, ["Classes : quintiles des unités de la couche."])
-    background = layers.get("departements")
+    background = Territories.of(layers["departements"]) if "qpv" in layers and "departements" in layers else None
     written = {}
     for level, gdf in layers.items():
         paths = level_maps(level, gdf, {"score": score, "plateformes": rates}, out_dir,

@@ -5,6 +5,10 @@ Layout of an output folder OUT (every name fragilite writes is in this list):
     OUT/iris.parquet             -> .fragilite/current/iris.parquet   one relative symlink per output
     OUT/.fragilite/current       -> sets/20250602T060012345Z-3fa2c1   THE switch: one symlink
     OUT/.fragilite/sets/<run>/   a complete set: layers, twins, tables, report, manifest.json
+    OUT/carte                    -> .fragilite/current/carte   a folder of the set: the web map, built
+                                 in the set before its publication (`run --carte`) or added to the
+                                 current set later from its own layers (`fragilite carte`,
+                                 add_to_current); a set without one has no link
     OUT/.fragilite/sets/.tmp-<run>/    a set being written (not a set yet)
     OUT/.fragilite/sets/.trash-<run>/  a set being deleted (not a set any more)
     OUT/.fragilite/publish.json  the journal of a publication under way
@@ -40,7 +44,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from indicators.errors import FragiliteError, OutputUnwritable, PublicationRefused
 from indicators.lock import STATE_DIR, holds
@@ -55,6 +59,7 @@ DEFAULT_KEEP = 5
 DEFAULT_MAX_IRIS_LOSS = 0.05
 SCORED_LAYERS = ("iris", "communes", "epci", "departements", "regions")
 FAULT_ENV, TRACE_ENV = "FRAGILITE_FAULT", "FRAGILITE_FAULT_TRACE"
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- fault points (tests)
@@ -274,15 +279,22 @@ class NewSet:
     sealed: OutputSet | None = None
 
 
-def seal(out_dir: Path, tmp: Path, run_id: str, meta: dict) -> OutputSet:
+def _seal_files(folder: Path, prefix: str = "") -> dict[str, dict]:
+    """The manifest's entries of every file under folder (named prefix/rel), each hashed, fsynced
+    and made read-only; the folders fsynced."""
     files = {}
-    for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
-        rel = path.relative_to(tmp).as_posix()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = prefix + path.relative_to(folder).as_posix()
         files[rel] = {"size": path.stat().st_size, "sha256": _digest(path, sync=True)}
         path.chmod(0o444)   # a set is never edited: a reader opening it for update gets read-only
         files[rel]["stat"] = _stat_of(path.stat())
-    for folder in sorted({p.parent for p in tmp.rglob("*")} | {tmp}, reverse=True):
-        _fsync_dir(folder)
+    for sub in sorted({p.parent for p in folder.rglob("*")} | {folder}, reverse=True):
+        _fsync_dir(sub)
+    return files
+
+
+def seal(out_dir: Path, tmp: Path, run_id: str, meta: dict) -> OutputSet:
+    files = _seal_files(tmp)
     _fault("seal:hashed")
     manifest = {"format": 1, "run_id": run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "files": files, "meta": meta}
@@ -293,6 +305,55 @@ def seal(out_dir: Path, tmp: Path, run_id: str, meta: dict) -> OutputSet:
     _fsync_dir(final.parent)
     _fault("seal:renamed")
     return OutputSet(run_id, final, manifest)
+
+
+def add_to_current(out_dir: Path, name: str, write: Callable[[Path], T]) -> tuple[OutputSet, T]:
+    """Add the folder `name` to the current set (or replace it there), for an output derived from
+    that set's own files only (the web map): the set stays one run's. `write(folder)` fills a
+    temporary folder inside the set, which is sealed, renamed to `name`, then listed in the
+    manifest; its public link is made last. Each crash point leaves a manifest that lists only
+    files present with its bytes: a replaced folder is first taken off the manifest, and a folder
+    renamed in but not yet listed is ignored (and replaced by the next call). Under the lock."""
+    out_dir = Path(out_dir)
+    _require_lock(out_dir)
+    now = current(out_dir)
+    if now is None:
+        raise FragiliteError(f"no output set in {out_dir}: run `fragilite run --out {out_dir}` first")
+    in_the_way = _user_files_in_the_way(out_dir, [name])
+    if in_the_way:
+        raise OutputUnwritable(out_dir, f"{name} is taken by a file or folder that fragilite did not write "
+                               "(it never replaces it); move it away")
+    token = secrets.token_hex(3)
+    tmp, aside, final = (now.path / f"{TMP}{name}-{token}", now.path / f"{TRASH}{name}-{token}",
+                         now.path / name)
+    try:
+        tmp.mkdir()
+        result = write(tmp)
+        added = _seal_files(tmp, prefix=f"{name}/")
+        _fault(f"add:{name}:sealed")
+        files = {rel: info for rel, info in now.files.items() if rel.split("/", 1)[0] != name}
+        if os.path.lexists(final):
+            if len(files) != len(now.files):
+                _write_json(now.path / MANIFEST, {**now.manifest, "files": files})
+                _fault(f"add:{name}:unlisted")
+            os.rename(final, aside)
+        os.rename(tmp, final)
+        _fsync_dir(now.path)
+        _fault(f"add:{name}:renamed")
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if aside.exists() and not os.path.lexists(final):
+            os.rename(aside, final)   # the previous one back (unlisted now: ignored, never wrong)
+        if isinstance(exc, OSError):
+            raise OutputUnwritable(out_dir, exc) from exc
+        raise
+    manifest = {**now.manifest, "files": {**files, **added}, "meta": {**now.meta, name: True}}
+    _write_json(now.path / MANIFEST, manifest)
+    _fault(f"add:{name}:listed")
+    shutil.rmtree(aside, ignore_errors=True)
+    updated = OutputSet(now.run_id, now.path, manifest)
+    _link_names(out_dir, updated)
+    return updated, result
 
 
 # ---------------------------------------------------------------- the switch
@@ -433,6 +494,9 @@ def repair(out_dir: Path, legacy: bool = True) -> list[str]:
         done.append(f"removed the unfinished {leftover.name}")
     for tmp in state_dir(out_dir).glob(f"{CURRENT}.tmp-*"):
         tmp.unlink()
+    for leftover in [p for s in all_sets(out_dir) for prefix in (TMP, TRASH) for p in s.path.glob(f"{prefix}*")]:
+        shutil.rmtree(leftover, ignore_errors=True)   # an interrupted add_to_current
+        done.append(f"removed the unfinished {leftover.parent.name}/{leftover.name}")
     for work in [*state_dir(out_dir).glob(f"{WORK}*"), *Path(out_dir).glob(f"{STATE_DIR}-{WORK}*")]:
         shutil.rmtree(work, ignore_errors=True)   # a crashed run's scratch folder (the second: older layout)
         done.append(f"removed the scratch folder {work.name}")
@@ -450,12 +514,35 @@ def repair(out_dir: Path, legacy: bool = True) -> list[str]:
         if adopted:
             done.append(f"kept the outputs of the previous layout as set {adopted.run_id}")
     now = current(out_dir)
+    if now is not None and _remove_legacy_map(out_dir):
+        done.append("removed the web map written outside the output sets by an earlier version "
+                    "(`fragilite carte` makes it again, inside the current set)")
     if now is not None and now.meta.get("legacy"):
         _link_adopted(out_dir, now)
     if now is not None:   # a link missing or left over: made to match the current set
         _link_names(out_dir, now)
         _unlink_stale(out_dir, now)
     return done
+
+
+LEGACY_MAP = "carte"
+
+
+def _remove_legacy_map(out_dir: Path) -> bool:
+    """OUT/carte as a real folder is the web map of an earlier version, written outside the sets
+    (each build replaced it whole, so fragilite owned it): left there, it would outlive a rollback
+    and hide the set's own map. Only a folder with the bundle's config.js is removed."""
+    folder = Path(out_dir) / LEGACY_MAP
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        with open(folder / "config.js", encoding="utf-8") as fh:
+            ours = fh.read(64).startswith("window.FRAGILITE_CONFIG")
+    except OSError:
+        return False
+    if ours:
+        shutil.rmtree(folder)
+    return ours
 
 
 def find(out_dir: Path, run: str) -> OutputSet:
@@ -576,9 +663,10 @@ def scored_units(path: Path) -> int:
     import pyarrow.parquet as pq
 
     names = pq.read_schema(path).names
-    if "score_global" not in names:
+    score = next((s for s in ("score_global", "score_total") if s in names), None)   # score_total: ifn-2023
+    if score is None:
         return pq.ParquetFile(path).metadata.num_rows
-    column = pq.read_table(path, columns=["score_global"])["score_global"]
+    column = pq.read_table(path, columns=[score])[score]
     return len(column) - column.null_count - int(pc.sum(pc.is_nan(column.cast("double"))).as_py() or 0)
 
 

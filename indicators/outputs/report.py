@@ -28,6 +28,7 @@ def report_markdown(report: dict) -> str:
     for level, info in report["outputs"].items():
         lines.append(f"| {level} | {info['rows']} |")
     lines += classes_markdown(report["stats"].get("classes")) + reliability_markdown(report["stats"].get("fiabilite"))
+    lines += smoothing_markdown(report["stats"].get("lissage"))
     if "qpv_comparaison" in report["stats"]:
         lines += ["", "## QPV: our allocation against INSEE's published figures", "",
                   f"Calibration: `{report['stats'].get('qpv_calibration')}`. Per QPV in `qpv_comparaison.csv`.", "",
@@ -107,13 +108,16 @@ def commune_sources_lines(origins: dict | None) -> list[str]:
 
 
 def classes_markdown(classes: dict | None) -> list[str]:
-    """How classe_global was cut, layer by layer (the bounds are in dictionary.json too)."""
+    """How classe_global (ifn-2023: classe_total) was cut, layer by layer (the bounds are in
+    dictionary.json too)."""
     if not classes:
         return []
+    first = next(iter(classes["par_couche"].values()), {})
+    main = "classe_global" if "classe_global" in first or not first else next(iter(first))
     lines = ["", f"## Classes: `{classes['schema']}`", "", classes.get("libelle", ""), "",
-             "| layer | bounds of classe_global (1 to 5) | units per class |", "|---|---|---|"]
+             f"| layer | bounds of {main} (1 to 5) | units per class |", "|---|---|---|"]
     for level, info in classes["par_couche"].items():
-        glob = info.get("classe_global", {})
+        glob = info.get(main, {})
         bounds = " · ".join(f"{b:.1f}" for b in glob.get("bornes", []))
         counts = " / ".join(str(glob.get("effectifs", {}).get(str(k), 0)) for k in range(1, 6))
         lines.append(f"| {level} | {bounds} | {counts} |")
@@ -135,6 +139,21 @@ def reliability_markdown(reliability: dict | None) -> list[str]:
         share = f"{100 * s['unites_signalees'] / s['unites']:.0f} %" if s["unites"] else "–"
         lines.append(f"| {level} | {s['unites']} | {s['unites_signalees']} ({share}) | "
                      + " | ".join(str(s["par_indicateur"].get(i, 0)) for i in indicators) + " |")
+    return lines
+
+
+def smoothing_markdown(smoothing: dict | None) -> list[str]:
+    """With --lissage: which rates were smoothed and how much they moved, per layer."""
+    if not smoothing:
+        return []
+    indicators = smoothing["indicateurs"]
+    lines = ["", f"## Smoothing: `{smoothing['methode']}` (the values and scores are NOT the raw rates)", "",
+             f"{smoothing['libelle']}. Units changed / mean absolute change of the rate, per indicator:", "",
+             "| layer | " + " | ".join(indicators) + " |", "|---|" + "---|" * len(indicators)]
+    for level, per in smoothing["par_couche"].items():
+        cells = [f"{per[i]['unites_modifiees']} / {per[i]['ecart_moyen']:.4f}" if per.get(i) and per[i]["ecart_moyen"]
+                 is not None else "–" for i in indicators]
+        lines.append(f"| {level} | " + " | ".join(cells) + " |")
     return lines
 
 

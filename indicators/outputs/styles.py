@@ -1,4 +1,5 @@
-"""QGIS styles of the layers: a categorized renderer on `classe_global` in the project's palette.
+"""QGIS styles of the layers: a categorized renderer on `classe_global` (ifn-2023: `classe_total`)
+in the project's palette.
 
 Each GeoPackage carries its style in the `layer_styles` table that QGIS reads when it opens the
 layer (the default style of f_table_name / f_geometry_column, `useAsDefault` true); each
@@ -27,7 +28,7 @@ import pandas as pd
 from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL,
                                         OUTLINE_COLOUR, UNRELIABLE_COLOUR, class_label, hex_to_rgb)
 
-CLASS_ATTRIBUTE = "classe_global"
+CLASS_ATTRIBUTE = "classe_global"   # the 2020 methods'; ifn-2023's is classe_total (methods.main_score)
 FLAG_EXPRESSION = '"fiabilite" > 0'
 STYLE_DATE = pd.Timestamp("2000-01-01T00:00:00Z")   # fixed: same inputs, same bytes
 QGIS_VERSION = "3.22.16-Białowieża"
@@ -83,10 +84,10 @@ def _fill_symbol(parent: ET.Element, name: str, colour: str, hatch: bool) -> Non
                       "line_width_unit": "MM", "capstyle": "flat", "joinstyle": "bevel"})
 
 
-def qml(bounds: list[float] | None = None, title: str = "") -> str:
-    """The QML of a layer: categories on classe_global, hatching where fiabilite > 0."""
+def qml(bounds: list[float] | None = None, title: str = "", attribute: str = CLASS_ATTRIBUTE) -> str:
+    """The QML of a layer: categories on `attribute`, hatching where fiabilite > 0."""
     root = ET.Element("qgis", version=QGIS_VERSION, styleCategories="Symbology")
-    renderer = ET.SubElement(root, "renderer-v2", type="categorizedSymbol", attr=CLASS_ATTRIBUTE,
+    renderer = ET.SubElement(root, "renderer-v2", type="categorizedSymbol", attr=attribute,
                              symbollevels="0", enableorderby="0", forceraster="0", referencescale="-1")
     categories = ET.SubElement(renderer, "categories")
     symbols = ET.SubElement(renderer, "symbols")
@@ -106,7 +107,7 @@ def qml(bounds: list[float] | None = None, title: str = "") -> str:
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def sld(layer: str, bounds: list[float] | None = None) -> str:
+def sld(layer: str, bounds: list[float] | None = None, attribute: str = CLASS_ATTRIBUTE) -> str:
     """SLD 1.1 of the same style, for clients other than QGIS."""
     ns = {"": "http://www.opengis.net/sld", "se": "http://www.opengis.net/se", "ogc": "http://www.opengis.net/ogc"}
     se, ogc = "{%s}" % ns["se"], "{%s}" % ns["ogc"]
@@ -140,8 +141,8 @@ def sld(layer: str, bounds: list[float] | None = None) -> str:
 
     labels = legend_labels(bounds)
     for k, colour in CLASS_COLOURS.items():
-        polygon(rule(labels[k], compare("PropertyIsEqualTo", str(k), CLASS_ATTRIBUTE)), colour)
-    polygon(rule(NO_DATA_LABEL, compare("PropertyIsNull", None, CLASS_ATTRIBUTE)), NO_DATA_COLOUR)
+        polygon(rule(labels[k], compare("PropertyIsEqualTo", str(k), attribute)), colour)
+    polygon(rule(NO_DATA_LABEL, compare("PropertyIsNull", None, attribute)), NO_DATA_COLOUR)
     hatch = rule("score reposant sur de petits effectifs", compare("PropertyIsGreaterThan", "0", "fiabilite"))
     graphic = ET.SubElement(ET.SubElement(ET.SubElement(ET.SubElement(hatch, se + "PolygonSymbolizer"),
                                                         se + "Fill"), se + "GraphicFill"), se + "Graphic")
@@ -156,24 +157,25 @@ def sld(layer: str, bounds: list[float] | None = None) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def style_table(layer: str, bounds: list[float] | None, scheme: str, geometry_column: str = "geom") -> pd.DataFrame:
+def style_table(layer: str, bounds: list[float] | None, scheme: str, geometry_column: str = "geom",
+                attribute: str = CLASS_ATTRIBUTE) -> pd.DataFrame:
     """The one row of the GeoPackage's layer_styles table, in the columns QGIS creates."""
     return pd.DataFrame({
         "f_table_catalog": [""], "f_table_schema": [""], "f_table_name": [layer],
         "f_geometry_column": [geometry_column],
         "styleName": [f"fragilite {layer}"],
-        "styleQML": [qml(bounds, title=layer)], "styleSLD": [sld(layer, bounds)],
+        "styleQML": [qml(bounds, title=layer, attribute=attribute)], "styleSLD": [sld(layer, bounds, attribute)],
         "useAsDefault": [True],
-        "description": [f"Classes de classe_global ({scheme}), palette YlOrRd ; hachures : fiabilite > 0 "
+        "description": [f"Classes de {attribute} ({scheme}), palette YlOrRd ; hachures : fiabilite > 0 "
                         "(indicateurs reposant sur moins de l'effectif minimal du recensement)"],
         "owner": [""], "ui": [""], "update_time": [STYLE_DATE],
     })
 
 
 def add_gpkg_style(gpkg, layer: str, bounds: list[float] | None, scheme: str,
-                   geometry_column: str = "geom") -> None:
+                   geometry_column: str = "geom", attribute: str = CLASS_ATTRIBUTE) -> None:
     """Add the layer_styles table (registered in gpkg_contents, as QGIS does) to a GeoPackage."""
     import pyogrio
 
-    pyogrio.write_dataframe(style_table(layer, bounds, scheme, geometry_column), gpkg,
+    pyogrio.write_dataframe(style_table(layer, bounds, scheme, geometry_column, attribute), gpkg,
                             layer="layer_styles", driver="GPKG")

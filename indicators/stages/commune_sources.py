@@ -17,6 +17,7 @@ from indicators.db import run_sql
 from indicators.errors import FragiliteError
 from indicators.sources.readers.arcep import eligible_column
 from indicators.sources.readers.bpe import PUBLIC_SERVICES
+from indicators.sources.readers.indicateurs_communes import OTHER_IDS
 
 # rows that must not repeat across the files of one source (each file's reader checks its own)
 KEYS = {
@@ -46,6 +47,8 @@ def apply_user_values(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The user's commune values over the IRIS counts (cnt_iris); the indicators they gave."""
     given = [r[0] for r in con.sql("SELECT DISTINCT indicateur FROM stg_indicateurs_communes ORDER BY 1").fetchall()]
     for ind in given:
+        if ind in OTHER_IDS:   # couverture_4g: no 2020 count to replace; ifn-2023 reads it itself
+            continue
         if ind == "revenu_median":
             run_sql(con, "indicators/indicateurs_communes_revenu")
         else:

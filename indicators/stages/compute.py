@@ -23,7 +23,7 @@ from indicators.errors import FragiliteError
 from indicators.sources.staging import read_staged
 from indicators.stages import commune_sources
 from indicators.stages import counts as counts_stage
-from indicators.stages import ifn2023
+from indicators.stages import ifn2023, smoothing
 from indicators.stages import plateformes
 from indicators.stages import qpv as qpv_stage
 from indicators.stages import rejects as rejects_stage
@@ -79,7 +79,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     levels = LEVELS + (["qpv"] if qpv_data else [])
     pf_report = platform_workers(con, staged, options, with_polygon, qpv_data, counts, levels, notes, stages, iris_key)
     check_territory(territory, counts["iris"])
-    results, deciles = scores(counts, levels, staged, options, qpv_data, notes)
+    results, deciles, smoothed = scores(con, counts, levels, staged, options, qpv_data, notes)
     geometry, geometry_notes = polygons_job.result()
     background.shutdown()
     notes.extend(geometry_notes)
@@ -93,7 +93,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     described = classes_and_reliability(final, options)
     tables = side_tables(final, qpv_data, pf_report, deciles)   # takes the SIRENE lists out of the report
     tables["sources_non_rattachees"] = unmatched
-    stats = {**run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles),
+    stats = {**run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles, smoothed),
              "sources_communales": origins, "etapes": stages.record, **described}
     stages.write_record()
     return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats)
@@ -101,12 +101,11 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
 
 def classes_and_reliability(final: dict[str, pd.DataFrame], options: RunOptions) -> dict:
     """Classes 1-5 and reliability flags of every layer's units (in place), described for the
-    dictionary and the report. ifn-2023 has neither: its scores are deciles already, and its
-    layers carry no census counts."""
-    if options.method == IFN_2023:
-        return {}
-    return {"classes": classify_levels(final, resolve_scheme(options.classes, options.method)),
-            "fiabilite": flag_levels(final, options.min_denominator)}
+    dictionary and the report. ifn-2023: classes of score_total only (its decile scores are their
+    own ten classes), flags on its two census rates."""
+    scores = ["score_total"] if options.method == IFN_2023 else None
+    return {"classes": classify_levels(final, resolve_scheme(options.classes, options.method), scores),
+            "fiabilite": flag_levels(final, options.min_denominator, options.method)}
 
 
 def geometry_key(staged: dict[str, str], parents: pd.DataFrame, mednum_mode: bool) -> str:
@@ -173,15 +172,18 @@ def check_territory(territory: list[str] | None, iris: pd.DataFrame) -> None:
                                  f"(départements present: {', '.join(sorted(known))})")
 
 
-def scores(counts: dict[str, pd.DataFrame], levels: list[str], staged: dict[str, str], options: RunOptions,
-           qpv_data: dict | None, notes: list[str]) -> tuple[dict[str, pd.DataFrame], tuple | None]:
-    """Every level's counts with the method's scores; for ifn-2023 also (cut points used, their report)."""
+def scores(con, counts: dict[str, pd.DataFrame], levels: list[str], staged: dict[str, str], options: RunOptions,
+           qpv_data: dict | None, notes: list[str]) -> tuple[dict[str, pd.DataFrame], tuple | None, dict]:
+    """Every level's counts with the method's scores; for ifn-2023 also (cut points used, their
+    report); with --lissage, what the smoothing changed per level."""
     if options.method == IFN_2023:
-        out, cuts, info = ifn2023.results(counts, levels, None, qpv_data["weights"] if qpv_data else None,
-                                          options.seuils_deciles, notes)
-        return out, (cuts, info)
-    return score_levels(counts, levels, options.method, options.reference, options.thresholds,
-                        published_thresholds(staged, options), notes), None
+        out, cuts, info = ifn2023.results(counts, levels, ifn2023.iris_inputs(con, options.debit_thd, notes),
+                                          qpv_data["weights"] if qpv_data else None, options.seuils_deciles, notes)
+        return out, (cuts, info), {}
+    smoothed: dict = {}
+    out = score_levels(counts, levels, options.method, options.reference, options.thresholds,
+                       published_thresholds(staged, options), notes, options.lissage, smoothed)
+    return out, None, smoothed
 
 
 def published_thresholds(staged: dict[str, str], options: RunOptions) -> pd.DataFrame | None:
@@ -212,7 +214,7 @@ def side_tables(final: dict[str, pd.DataFrame], qpv_data: dict | None, pf_report
 
 def run_stats(final: dict[str, pd.DataFrame], rejects: pd.DataFrame, n_inputs: int, mednum_mode: bool,
               pf_report: dict | None, tables: dict[str, pd.DataFrame], options: RunOptions,
-              deciles: tuple | None = None) -> dict:
+              deciles: tuple | None = None, smoothed: dict | None = None) -> dict:
     stats = {
         "iris_in_inputs": n_inputs,
         "iris_scored": int(len(final["iris"])),
@@ -227,6 +229,9 @@ def run_stats(final: dict[str, pd.DataFrame], rejects: pd.DataFrame, n_inputs: i
         stats["qpv_calibration"] = options.qpv_calibration
     if deciles is not None:
         stats["deciles"] = deciles[1]
+    if smoothed:   # never silent: the dictionary, the layers and the run report say it
+        stats["lissage"] = {"methode": options.lissage, "libelle": smoothing.LABEL,
+                            "indicateurs": list(smoothing.CENSUS_INDICATORS), "par_couche": smoothed}
     return stats
 
 

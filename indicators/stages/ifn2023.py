@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from indicators import PACKAGE_DIR
+from indicators.db import run_sql
+from indicators.sources.readers.arcep import eligible_column
 from indicators.stages.scoring import indicator_values
 from indicators.stages.deciles import (CUT_POINT_COLUMNS, NAMES_2023, SCORE_COLUMNS_2023, cut_point_table,
                                        read_cut_points, scores_from_cut_points, total, weighted_mean)
@@ -49,6 +51,17 @@ def _rate(num: pd.Series | None, den: pd.Series | None, index: pd.Index) -> pd.S
 
 
 INPUT_COLUMNS = ["num_non_couverture_thd", "den_non_couverture_thd", "val_non_couverture_thd", "val_non_couverture_4g"]
+
+
+def iris_inputs(con, speed_mbits: float, notes: list[str]) -> pd.DataFrame:
+    """The commune figures of every IRIS (sql/ifn2023/iris_inputs.sql): THD non-coverage from ARCEP's
+    speed classes at `speed_mbits`, 4G non-coverage from the user's commune table. Runs after the
+    counts stage has staged ARCEP's communes and shared their premises out to the IRIS."""
+    run_sql(con, "ifn2023/iris_inputs", eligibles=eligible_column(speed_mbits))
+    formats = dict(con.sql("SELECT format, count(*) FROM stg_arcep_communes GROUP BY format").fetchall())
+    if formats.get("ftth") and not formats.get("debits"):
+        notes.append("ifn-2023: ARCEP's file is the FttH export (no speed classes): no THD non-coverage")
+    return con.sql("SELECT * FROM ifn2023_iris").df().set_index("code_iris")
 
 
 def with_inputs(iris: pd.DataFrame, inputs: pd.DataFrame | None) -> pd.DataFrame:

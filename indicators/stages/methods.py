@@ -91,6 +91,11 @@ def class_column(score: str) -> str:
     return "classe_" + score.removeprefix("score_")
 
 
+def main_score(method: str) -> str:
+    """The score a method's maps, styles and legends show: score_global, ifn-2023's score_total."""
+    return "score_total" if method == IFN_2023 else "score_global"
+
+
 def axis_of(ids: list[str], axes: list[str]) -> list[str]:
     return [i for i in ids if BY_ID[i].axis in axes]
 

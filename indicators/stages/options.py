@@ -50,6 +50,8 @@ class RunOptions:
     seuils_deciles: Path | None = None  # ifn-2023: cut points to score against (default: the loaded units')
     classes: str = "auto"             # class scheme (stages/classes.py); auto: the method's own
     min_denominator: float = MIN_DENOMINATOR   # reliability: indicators over census counts below are flagged
+    debit_thd: float = 30.0           # ifn-2023: THD non-coverage = premises below this speed (Mbit/s), the portal's
     plateformes: PlatformRule = field(default_factory=PlatformRule)
     debit_fixe: float = DEFAULT_SPEED_MBITS   # fixed coverage: premises eligible at this speed (Mbit/s) or more
     services_publics: list[str] = field(default_factory=lambda: list(PUBLIC_SERVICES))   # BPE types counted
+    lissage: str = "aucun"            # aucun, or bayes-empirique: census rates smoothed (stages/smoothing.py)

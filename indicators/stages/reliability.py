@@ -22,6 +22,11 @@ commune of 38 inhabitants with 5 families, all single-parent, gets 652 points on
 indicator: its `fiable_familles_monoparentales` is false. `fiabilite` counts, per unit, the
 indicators entering its score that are flagged (0: none rests on a small count).
 
+ifn-2023 (METHODS 1.4) flags its two census rates the same way, on the same counts:
+`fiable_65_plus` (den: the population) and `fiable_peu_diplomes` (den: people of 15 or more out of
+school); its poverty (Filosofi), THD (ARCEP's premises) and 4G (the user's commune figure) are
+not census counts. There `fiabilite` counts the flagged indicators that have a score.
+
 INSEE's second rule (no "exploitation complémentaire" figures for zones under 2 000 inhabitants)
 concerns `familles_monoparentales` and `menages_une_personne` (C{yy}_ variables): it is written
 in the dictionary beside their flags, not applied, since it would flag nearly every rural
@@ -33,10 +38,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from indicators.stages.methods import IFN_2023
 from indicators.stages.options import MIN_DENOMINATOR  # 200, the option's default
 
 CENSUS_INDICATORS = ["familles_monoparentales", "menages_une_personne", "chomeurs_15_64",
                      "personnes_15_29", "personnes_65_plus", "peu_diplomes"]
+# ifn-2023's census rates: its indicator name -> the IFN count it is num / den of
+CENSUS_INDICATORS_2023 = {"65_plus": "personnes_65_plus", "peu_diplomes": "peu_diplomes"}
 COMPLEMENTARY = ["familles_monoparentales", "menages_une_personne"]  # C{yy}_ variables
 INSEE_ADVICE = ("Insee, recensement de la population, « Conseils d'utilisation » des bases de données : "
                 "« Les effectifs supérieurs à 500 peuvent normalement être utilisés en toute confiance. "
@@ -51,42 +59,59 @@ def flag_column(indicator: str) -> str:
     return f"fiable_{indicator}"
 
 
-def reliability_columns() -> list[str]:
+def census_indicators(method: str | None = None) -> list[str]:
+    """The indicators a method's layers flag (their fiable_<id>)."""
+    return list(CENSUS_INDICATORS_2023) if method == IFN_2023 else list(CENSUS_INDICATORS)
+
+
+def reliability_columns(method: str | None = None) -> list[str]:
     """The reliability columns of a layer, in the layer's order."""
-    return ["fiabilite", *(flag_column(i) for i in CENSUS_INDICATORS)]
+    return ["fiabilite", *(flag_column(i) for i in census_indicators(method))]
 
 
-def add_reliability(df: pd.DataFrame, min_denominator: float = MIN_DENOMINATOR) -> pd.DataFrame:
+def _inputs(df: pd.DataFrame, ind: str, method: str | None) -> tuple[pd.Series, pd.Series, pd.Series | None]:
+    """An indicator's denominator, value, and what says it is in the unit's score (None: its value)."""
+    if method == IFN_2023:
+        den, value, in_score = f"den_{CENSUS_INDICATORS_2023[ind]}", f"val_{ind}", f"score_{ind}"
+    else:
+        den, value, in_score = f"den_{ind}", f"ind_{ind}", f"pts_{ind}"
+    missing = pd.Series(np.nan, index=df.index)
+    return (df[den].astype("float64") if den in df else missing, df[value] if value in df else missing,
+            df[in_score].notna() if in_score in df else None)
+
+
+def add_reliability(df: pd.DataFrame, min_denominator: float = MIN_DENOMINATOR,
+                    method: str | None = None) -> pd.DataFrame:
     """Add fiable_<id> (nullable boolean) and fiabilite (Int64) to a scored table, in place.
 
     fiable_<id> is NULL where the indicator has no value; fiabilite counts the flagged indicators
-    that have points (those entering the score)."""
+    that have points (ifn-2023: a score), those entering the score."""
     if min_denominator < 0:
         raise ValueError(f"min_denominator must be >= 0, got {min_denominator}")
     flagged = pd.Series(0, index=df.index, dtype="Int64")
-    for ind in CENSUS_INDICATORS:
-        den = df[f"den_{ind}"].astype("float64") if f"den_{ind}" in df else pd.Series(np.nan, index=df.index)
-        value = df[f"ind_{ind}"] if f"ind_{ind}" in df else pd.Series(np.nan, index=df.index)
+    for ind in census_indicators(method):
+        den, value, in_score = _inputs(df, ind, method)
         has_value = value.notna() & den.notna()
         reliable = pd.Series(den >= min_denominator, index=df.index, dtype="boolean").where(has_value, pd.NA)
         df[flag_column(ind)] = reliable
-        in_score = df[f"pts_{ind}"].notna() if f"pts_{ind}" in df else has_value
-        flagged += ((reliable == False) & in_score).fillna(False).astype("Int64")  # noqa: E712
+        flagged += ((reliable == False) & (has_value if in_score is None else in_score)).fillna(False).astype("Int64")  # noqa: E712
     df["fiabilite"] = flagged
     return df
 
 
-def flag_levels(layers: dict[str, pd.DataFrame], min_denominator: float = MIN_DENOMINATOR) -> dict:
+def flag_levels(layers: dict[str, pd.DataFrame], min_denominator: float = MIN_DENOMINATOR,
+                method: str | None = None) -> dict:
     """Reliability columns on every layer (in place), and the counts the run report gives."""
-    return {"effectif_minimal": min_denominator, "indicateurs": list(CENSUS_INDICATORS),
-            "par_couche": {level: summary(add_reliability(df, min_denominator)) for level, df in layers.items()}}
+    return {"effectif_minimal": min_denominator, "indicateurs": census_indicators(method),
+            "par_couche": {level: summary(add_reliability(df, min_denominator, method), method)
+                           for level, df in layers.items()}}
 
 
-def summary(df: pd.DataFrame) -> dict:
+def summary(df: pd.DataFrame, method: str | None = None) -> dict:
     """Counts for the run report: units with at least one flagged indicator, per indicator."""
     out = {"unites": int(len(df)), "unites_signalees": int((df["fiabilite"] > 0).sum()) if len(df) else 0,
            "par_indicateur": {}}
-    for ind in CENSUS_INDICATORS:
+    for ind in census_indicators(method):
         col = flag_column(ind)
         if col in df:
             out["par_indicateur"][ind] = int((df[col] == False).sum())  # noqa: E712

@@ -47,6 +47,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 # million make 13 MB of scripts; all of France (15 million and more) goes to tiles
 INLINE_MAX_VERTICES = 4_000_000
 MODES = ("auto", "inline", "tiles")
+MAP_NAME = "carte"          # the bundle's folder, in a set and as a public name
 # the level drawn at each zoom when the reader leaves the choice to the map (QPVs: by choice)
 AUTO_ZOOM = {"regions": (0, 5), "departements": (5, 7), "epci": (7, 8.5), "communes": (8.5, 10.5),
              "iris": (10.5, 24)}
@@ -136,6 +137,7 @@ def footer(report: dict, dictionary: dict | None, layers: dict[str, pd.DataFrame
             "editeurs": publishers(sources),
             "millesime_rp": int(first["millesime_rp"].dropna().iloc[0]) if "millesime_rp" in first and first["millesime_rp"].notna().any() else None,
             "calcule_le": report.get("finished"), "version": report.get("fragilite_version") or __version__,
+            "lissage": next((m for m in [((dictionary or {}).get("lissage") or {}).get("methode")] if m and m != "aucun"), None),
             "classes": ((dictionary or {}).get("classes") or {}).get("libelle")
                        or ("classes : quintiles des unités de chaque couche" if method == IFN_2023
                            else "classes 1 à 5 des couches (colonnes classe_*)")}
@@ -233,33 +235,55 @@ def choose_mode(mode: str, layers: dict[str, gpd.GeoDataFrame]) -> str:
     return "inline" if vertices <= INLINE_MAX_VERTICES else "tiles"
 
 
-def build_carte(out_dir: Path, dest: Path | None = None, mode: str = "auto") -> dict:
-    """Write the map of the layers of out_dir into <dest or out_dir>/carte/; return what was done."""
+def write_bundle(layers_dir: Path, target: Path, mode: str = "auto") -> dict:
+    """Write the map of the layers of layers_dir into the folder target (made if missing)."""
     started = time.perf_counter()
-    out_dir = Path(out_dir)
-    final = Path(dest or out_dir) / "carte"
-    layers = load_layers(out_dir)
-    dictionary, report = read_dictionary(out_dir), read_report(out_dir)
+    layers = load_layers(Path(layers_dir))
+    dictionary, report = read_dictionary(Path(layers_dir)), read_report(Path(layers_dir))
     offered = D.indicators(layers)
     mode = choose_mode(mode, layers)
     drawn, legends, fiches, search = prepare_levels(layers, offered, dictionary, mode)
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(STATIC, target, dirs_exist_ok=True)
+    written = write_polygons(drawn, mode, target)
+    shards, fiche_bytes = write_fiches(fiches, target)
+    written += fiche_bytes + _write(target / "data" / "recherche.js", D.js_call("recherche", search))
+    cfg = config(layers, offered, legends, dictionary, report, mode, shards, zone_boxes(layers))
+    _write(target / "config.js", "window.FRAGILITE_CONFIG = " + json.dumps(cfg, ensure_ascii=False, indent=1) + ";\n")
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    return {"path": str(target / "index.html"), "mode": mode, "bytes": size, "data_bytes": written,
+            "units": {lv: int(len(g)) for lv, g in layers.items()}, "seconds": round(time.perf_counter() - started, 2),
+            "synthetique": cfg["synthetique"]}
+
+
+def build_carte(out_dir: Path, dest: Path | None = None, mode: str = "auto") -> dict:
+    """Write the map of the layers of out_dir into <dest or out_dir>/carte/, a plain folder (for a
+    folder of layers that is not an output set; publish_carte for one that is): written beside
+    and renamed onto it, so a failed build leaves the previous map whole."""
+    out_dir = Path(out_dir)
+    final = Path(dest or out_dir) / "carte"
     final.parent.mkdir(parents=True, exist_ok=True)
     target = Path(tempfile.mkdtemp(prefix=".carte.", dir=final.parent))
     try:
-        shutil.copytree(STATIC, target, dirs_exist_ok=True)
-        written = write_polygons(drawn, mode, target)
-        shards, fiche_bytes = write_fiches(fiches, target)
-        written += fiche_bytes + _write(target / "data" / "recherche.js", D.js_call("recherche", search))
-        cfg = config(layers, offered, legends, dictionary, report, mode, shards, zone_boxes(layers))
-        _write(target / "config.js", "window.FRAGILITE_CONFIG = " + json.dumps(cfg, ensure_ascii=False, indent=1) + ";\n")
+        done = write_bundle(out_dir, target, mode)
         _swap(target, final)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
-    return {"path": str(final / "index.html"), "mode": mode, "bytes": size, "data_bytes": written,
-            "units": {lv: int(len(g)) for lv, g in layers.items()}, "seconds": round(time.perf_counter() - started, 2),
-            "synthetique": cfg["synthetique"]}
+    return {**done, "path": str(final / "index.html")}
+
+
+def publish_carte(out_dir: Path, mode: str = "auto") -> dict:
+    """The map of the current output set of out_dir, added to that set (it is derived from the
+    set's layers only) and published as OUT/carte: rolled back and pruned with the set. Under the
+    output lock."""
+    from indicators.outputs import publish
+
+    now = publish.current(out_dir)
+    if now is None:
+        raise FragiliteError(f"no output set in {out_dir}: run `fragilite run --out {out_dir}` first")
+    _, done = publish.add_to_current(out_dir, MAP_NAME, lambda folder: write_bundle(now.path, folder, mode))
+    return {**done, "path": str(Path(out_dir) / MAP_NAME / "index.html"), "run_id": now.run_id}
 
 
 def _swap(new: Path, final: Path) -> None:

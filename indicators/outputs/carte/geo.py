@@ -106,6 +106,7 @@ def write_pmtiles(level: str, feats: list[str], target: Path, workdir: Path) -> 
            "--no-feature-limit", "--no-tile-size-limit", "--read-parallel", str(source)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise FragiliteError(f"tippecanoe failed on the {level} layer: {done.stderr.strip()[-2000:]}")
+        raise FragiliteError(f"tippecanoe failed on the {level} layer (exit code {done.returncode}): "
+                             f"{(done.stderr or done.stdout).strip()[-2000:]}")
     source.unlink()
     return target

@@ -23,6 +23,7 @@ LOOPBACK = "127.0.0.1"
 class RangeHandler(SimpleHTTPRequestHandler):
     """Static files, with `Range: bytes=a-b` honoured (one range per request)."""
 
+    protocol_version = "HTTP/1.1"      # keep-alive: a map asks for many small ranges
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript; charset=utf-8",
                       ".pmtiles": "application/octet-stream", ".css": "text/css; charset=utf-8"}
 

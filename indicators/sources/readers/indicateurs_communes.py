@@ -7,7 +7,9 @@ Two layouts:
   (`Taux de couverture mobile (2G)` …), one row per commune, then a blank row and the thresholds
   row ("Seuils :"), which is not read (thresholds are the run's: give them with --thresholds);
 - a plain CSV (`;` or `,`): `code_commune`, then columns named by indicator ids
-  (`couverture_mobile`, `services_publics` …), and optionally a name column.
+  (`couverture_mobile`, `services_publics` …), and optionally a name column. `couverture_4g`
+  (share of the commune covered in 4G, 0-1) is taken too: the 2023 portal's indicator, read by
+  ifn-2023 only (no real source of it here).
 
 Values are the indicators themselves: shares 0-1, euros for `revenu_median`, equipments per
 inhabitant for `services_publics` (the kit's `Services publics / individu`; its count column
@@ -44,6 +46,9 @@ KIT_COLUMNS: dict[str, str] = {
     "Part des non ou peu diplômés dans la population non scolarisée de 15 ans ou plus": "peu_diplomes",
 }
 INDICATOR_IDS = list(KIT_COLUMNS.values())
+# indicators of other methods than the 2020 ones, accepted in the CSV layout: ifn-2023's 4G coverage
+OTHER_IDS = ["couverture_4g"]
+CSV_IDS = INDICATOR_IDS + OTHER_IDS
 NOT_SHARES = {"revenu_median", "services_publics"}   # every other indicator is a share, 0-1
 KIT_SHEET = "0.Base de données"
 KIT_CODE = "INSEE_COM"
@@ -141,14 +146,14 @@ def _read_csv(path: Path) -> CommuneIndicators:
     df = read_text_table(path, label, sep=sep)
     if CSV_CODE not in df.columns:
         raise InputError(label, f"missing column; a commune table has {CSV_CODE!r} and indicator ids "
-                                f"({', '.join(INDICATOR_IDS)})", column=CSV_CODE)
-    unknown = [c for c in df.columns if c != CSV_CODE and c not in INDICATOR_IDS and c not in CSV_NAMES]
+                                f"({', '.join(CSV_IDS)})", column=CSV_CODE)
+    unknown = [c for c in df.columns if c != CSV_CODE and c not in CSV_IDS and c not in CSV_NAMES]
     if unknown:
         raise InputError(label, f"unknown column(s) {unknown}: indicator columns are named by ids "
-                                f"({', '.join(INDICATOR_IDS)})", column=unknown[0])
-    ids = [c for c in df.columns if c in INDICATOR_IDS]
+                                f"({', '.join(CSV_IDS)})", column=unknown[0])
+    ids = [c for c in df.columns if c in CSV_IDS]
     if not ids:
-        raise InputError(label, f"no indicator column; name them by ids ({', '.join(INDICATOR_IDS)})")
+        raise InputError(label, f"no indicator column; name them by ids ({', '.join(CSV_IDS)})")
     ignored = [c for c in df.columns if c in CSV_NAMES]
     return CommuneIndicators(_checked(df[[CSV_CODE, *ids]].copy(), CSV_CODE, {i: i for i in ids}, label, 1), label, "csv",
                              ignored)

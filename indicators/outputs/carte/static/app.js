@@ -351,10 +351,11 @@
     });
     return html;
   }
-  function decilesHtml(e) {       // ifn-2023: each indicator's value and its score 1-10
+  function decilesHtml(e) {       // ifn-2023: each indicator's value, its score 1-10, a small count
     return '<h4 class="axe">Indicateurs et scores de 1 à 10</h4>' + C.deciles_meta.map(function (m, i) {
-      var v = e.deciles[i];
+      var v = e.deciles[i];         // value, score, small_count
       return '<div class="ind' + (v[0] === null ? " absent" : "") + '" data-id="' + m.id + '"><div class="l1"><span>' + esc(m.label) +
+        (v[2] ? ' <span class="drapeau" title="dénominateur sous le seuil de fiabilité">⚠ petit effectif</span>' : "") +
         '</span><span class="pts">' + (v[1] === null ? "non disponible" : num(v[1], e.level === "iris" ? 0 : 2) + " / 10") + "</span></div>" +
         (v[0] === null ? "" : '<div class="l2">valeur <b>' + byUnit(v[0], "share") + "</b></div>") +
         (m.source ? '<div class="src">Source : ' + esc(m.source) + "</div>" : "") + "</div>";
@@ -383,7 +384,9 @@
       "</strong> sur " + (e.deciles ? C.deciles_meta.length : C.indicator_meta.length) + ". " + (e.deciles ?
         "Score 1 à 10 : décile de l'unité parmi les unités ; au-dessus de l'IRIS, moyenne des scores pondérée par la population." :
         "Points = 100 × valeur rapportée au seuil ; un score est la moyenne des points disponibles.") + "</p>" +
-      fiab + '<p class="meta">Méthode ' + esc(e.method || "") + (e.reference ? " · seuils du territoire de référence : " + esc(REFERENCES[e.reference] || e.reference) + " " + esc(e.code_reference || "") : "") + "</p>";
+      fiab + (e.lissage && e.lissage !== "aucun" ? '<p class="meta drapeau">Taux du recensement lissés (' + esc(e.lissage) +
+        ") vers le taux du territoire de référence : valeur ≠ numérateur / dénominateur.</p>" : "") +
+      '<p class="meta">Méthode ' + esc(e.method || "") + (e.reference ? " · seuils du territoire de référence : " + esc(REFERENCES[e.reference] || e.reference) + " " + esc(e.code_reference || "") : "") + "</p>";
     el.hidden = false;
     el.querySelector(".fermer").addEventListener("click", closeFiche);
     main.resize();
@@ -482,7 +485,8 @@
   function fillTexts() {
     document.title = C.titre + " · " + C.territoire;
     document.getElementById("sous-titre").textContent = C.territoire + " · méthode " + (C.footer.methode || "") +
-      (C.footer.reference ? " · seuils : " + C.footer.reference : "") + (C.footer.millesime_rp ? " · recensement " + C.footer.millesime_rp : "");
+      (C.footer.reference ? " · seuils : " + C.footer.reference : "") + (C.footer.millesime_rp ? " · recensement " + C.footer.millesime_rp : "") +
+      (C.footer.lissage ? " · taux lissés (" + C.footer.lissage + ")" : "");
     if (C.banniere) {
       var b = document.getElementById("bandeau");
       b.innerHTML = "<strong>DONNÉES SYNTHÉTIQUES.</strong> " + esc(C.banniere);
@@ -527,6 +531,9 @@
     var start = decodeURIComponent(location.hash.slice(1));
     if (start) openCode(start, { instant: true });
     return firstDraw();
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && state.selected && document.activeElement !== searchInput) closeFiche();
   });
   window.addEventListener("hashchange", function () {
     var code = decodeURIComponent(location.hash.slice(1));
