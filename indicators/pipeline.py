@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +28,8 @@ from indicators.sources.registry import resolve_inputs
 from indicators.stages.scoring import REFERENCES
 from indicators.stages.smoothing import check_smoothing
 from indicators.sources.readers.arcep import eligible_column
-from indicators.sources.staging import COMMUNE_SOURCES, EMPTY, Staged, merge_staged, stage_empty, stage_source
+from indicators.sources.staging import (COMMUNE_SOURCES, EMPTY, Staged, flag_synthetic, merge_staged, stage_empty,
+                                        stage_source)
 from indicators.errors import FragiliteError
 
 
@@ -153,7 +154,8 @@ def stage_cached(source_id: str, paths: list[Path], out_dir: Path, apes: list[st
     slot = cache.staging_slot(out_dir, source_id, paths, hashes, apes, against)
     marker = slot / "staged.json"
     if marker.exists():
-        return Staged(**json.loads(marker.read_text(encoding="utf-8")))
+        staged = Staged(**json.loads(marker.read_text(encoding="utf-8")))
+        return replace(staged, files=flag_synthetic(source_id, staged.files))
     shutil.rmtree(slot, ignore_errors=True)
     staged = stage_source(source_id, paths, slot, apes, hashes, keys)
     marker.write_text(staged.to_json(), encoding="utf-8")   # written last: a crash leaves no marker

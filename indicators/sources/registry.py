@@ -125,11 +125,43 @@ def resolve_inputs(given: dict[str, list[Path]], raw_dir: Path = RAW_DIR) -> dic
     return resolved
 
 
-def is_synthetic(source_id: str, path: Path) -> bool:
-    """True when path is the sample's synthetic stand-in for the source."""
+SYNTHETIC_MARKER = "SYNTHETIQUE.json"   # left at a generated dataset's root (benchmarks/generate_national.py)
+# Folders searched above a file: a dataset's files lie at <root>/<source>/<millésime>/<file>
+# (generate_national.py's SIRENE: <root>/sirene/<edition>/<file>), one more level for leeway.
+MARKER_LEVELS = 4
+
+
+def synthetic_marker(path: Path | str) -> Path | None:
+    """The SYNTHETIQUE.json of the generated dataset holding path, if any (None: no marker up to
+    MARKER_LEVELS folders above it). A link into such a dataset counts as inside it."""
+    path = Path(path)
+    folders = list(path.absolute().parents)[:MARKER_LEVELS]
+    if path.is_symlink():
+        folders += list(path.resolve().parents)[:MARKER_LEVELS]
+    return next((f / SYNTHETIC_MARKER for f in folders if (f / SYNTHETIC_MARKER).is_file()), None)
+
+
+def is_synthetic(source_id: str, path: Path | str) -> bool:
+    """The one rule for synthetic inputs: path is the sample's synthetic stand-in for the source
+    (sources.yaml's synthetic_sample), or lies in a dataset marked by a SYNTHETIQUE.json. The
+    national generator's BPE and ARCEP files hold real counts moved onto invented places: what
+    they say of a place is invented, so they count as synthetic too."""
     src = source(source_id)
     sample = sample_path(src)
-    return bool(src.synthetic_sample and sample is not None and Path(path).resolve() == sample.resolve())
+    if src.synthetic_sample and sample is not None and Path(path).resolve() == sample.resolve():
+        return True
+    return synthetic_marker(path) is not None
+
+
+def entry_is_synthetic(source_id: str, entry: dict) -> bool:
+    """Whether a provenance entry (a file of run_report.json's inputs) is synthetic: its flag.
+    Reports written before the marker rule (no "synthetic_marker" key) flagged the sample only:
+    their files are looked up for a marker on disk as well."""
+    if entry.get("synthetic"):
+        return True
+    if "synthetic_marker" in entry or not entry.get("path"):
+        return False
+    return synthetic_marker(entry["path"]) is not None
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

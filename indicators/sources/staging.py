@@ -24,7 +24,7 @@ from indicators.sources.readers.indicateurs_communes import read_indicateurs_com
 from indicators.sources.readers.mednum import LEVELS, iris_frame, published_thresholds
 from indicators.sources.readers.qpv import read_filosofi_200m, read_grid_emprise, read_qpv_contours, read_qpv_figures
 from indicators.sources.readers.sirene import stage_sirene
-from indicators.sources.registry import is_synthetic, sha256_of, source
+from indicators.sources.registry import is_synthetic, sha256_of, source, synthetic_marker
 
 
 @dataclass
@@ -32,7 +32,7 @@ class Staged:
     source: str
     path: str | list     # the normalized Parquet file(s): one per input file, or a glob
     millesime: int | None
-    files: list[dict]    # provenance: path, sha256, bytes, synthetic
+    files: list[dict]    # provenance: path, sha256, bytes, synthetic, synthetic_marker
     rows: int
     extras: dict = None  # side tables of the source: name -> Parquet path
     rows_read: int | None = None   # rows in the files, when fewer are staged (SIRENE)
@@ -167,8 +167,19 @@ def stage_source(source_id: str, paths: list[Path], work_dir: Path, apes: list[s
 
 def _provenance(source_id: str, paths: list[Path], hashes: list[str] | None = None) -> list[dict]:
     hashes = hashes or [sha256_of(Path(p)) for p in paths]
-    return [{"path": str(p), "sha256": h, "bytes": Path(p).stat().st_size,
-             "synthetic": is_synthetic(source_id, Path(p))} for p, h in zip(paths, hashes)]
+    return flag_synthetic(source_id, [{"path": str(p), "sha256": h, "bytes": Path(p).stat().st_size}
+                                      for p, h in zip(paths, hashes)])
+
+
+def flag_synthetic(source_id: str, files: list[dict]) -> list[dict]:
+    """Provenance entries with the registry's synthetic flag and the marker behind it (if any).
+    Also applied to a cached staging: a marker is not part of the files' hashes."""
+    out = []
+    for f in files:
+        marker = synthetic_marker(f["path"])
+        out.append({**f, "synthetic": is_synthetic(source_id, Path(f["path"])),
+                    "synthetic_marker": str(marker) if marker else None})
+    return out
 
 
 def listed(paths: str | list[str]) -> list[str]:
