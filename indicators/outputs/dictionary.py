@@ -21,7 +21,8 @@ def dictionary(method: str, reference: str, provenance: dict, epsg: int, deciles
     how each layer was classed ("classes": the bounds, stages/classes.py) and the reliability rule
     ("fiabilite", stages/reliability.py)."""
     stats = stats or {}
-    sources = {sid: {"millesime": p.get("millesime"), "files": [f["path"] for f in p.get("files", [])]}
+    sources = {sid: {"millesime": p.get("millesime"), "files": [f["path"] for f in p.get("files", [])],
+                     "synthetique": any(f.get("synthetic") for f in p.get("files", []))}
                for sid, p in provenance.items()}
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]
     rp_vintage = rp[0] if rp else provenance.get("mednum_kit_2020", {}).get("millesime") and 2016
@@ -201,7 +202,7 @@ def fixed_columns(method: str, rp_vintage, epsg: int) -> dict[str, dict]:
         "quotient_localisation_livreurs": {"label": "Quotient de localisation des livreurs (part locale / part sur tout le territoire du run)", "unit": "ratio"},
         "quotient_localisation_vtc": {"label": "Quotient de localisation des chauffeurs VTC", "unit": "ratio"},
         "date_sirene": {"label": "Date du stock SIRENE (dernier traitement le plus récent)", "unit": "date"},
-        "sirene_synthetique": {"label": "VRAI si les fichiers SIRENE de ce run sont SYNTHÉTIQUES (échantillon embarqué) : les comptes de plateformes ne décrivent alors aucune réalité", "unit": "booléen"},
+        "sirene_synthetique": {"label": "VRAI si les fichiers SIRENE de ce run sont SYNTHÉTIQUES (échantillon embarqué, ou jeu généré marqué par un SYNTHETIQUE.json) : les comptes de plateformes ne décrivent alors aucune réalité", "unit": "booléen"},
         "facteur_calibration": {"label": "Facteur appliqué pour atteindre la population publiée (--qpv-calibration population)", "unit": "ratio"},
     }
     return cols

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from indicators.outputs.dictionary import sirene_is_synthetic
+from indicators.sources.registry import entry_is_synthetic
 
 
 def report_markdown(report: dict) -> str:
@@ -10,6 +11,7 @@ def report_markdown(report: dict) -> str:
     if report.get("echecs"):
         lines += ["## FAILED inputs: their units are missing from the layers", ""]
         lines += [f"- {f}" for f in report["echecs"]] + [""]
+    lines += synthetic_markdown(report.get("inputs") or {})
     if report.get("run_id"):
         lines.append(f"- output set: `{report['run_id']}` (`fragilite history`; `fragilite rollback "
                      f"{report['run_id']}` makes it current again)")
@@ -22,7 +24,7 @@ def report_markdown(report: dict) -> str:
         if p.get("rows_read") is not None:
             rows += f" ({p['rows_read']})"
         for f in p.get("files", []):
-            flag = " **SYNTHETIC**" if f.get("synthetic") else ""
+            flag = " **SYNTHETIC**" if entry_is_synthetic(sid, f) else ""
             lines.append(f"| {sid}{flag} | {p.get('millesime') or ''} | `{f['path']}` | `{f['sha256'][:12]}…` | {rows} |")
     lines += ["", "## Outputs", "", "| output | rows |", "|---|---|"]
     for level, info in report["outputs"].items():
@@ -65,6 +67,22 @@ def report_markdown(report: dict) -> str:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     lines += maps_markdown(report.get("cartes") or {})
     return "\n".join(lines) + "\n"
+
+
+def synthetic_markdown(inputs: dict) -> list[str]:
+    """The run's SYNTHETIC inputs, named at the top with what made them so (registry.is_synthetic)."""
+    rows = []
+    for sid, p in inputs.items():
+        for f in p.get("files", []):
+            if entry_is_synthetic(sid, f):
+                why = (f"in a dataset marked by `{f['synthetic_marker']}`" if f.get("synthetic_marker")
+                       else "the sample's synthetic stand-in" if f.get("synthetic") else "in a dataset marked synthetic")
+                rows.append(f"- `{sid}`: `{f['path']}` ({why})")
+    if not rows:
+        return []
+    return ["## SYNTHETIC inputs: the values resting on them describe nothing real", "",
+            "Written by a generator script, not published by a statistics office; the maps drawn from them "
+            "say so.", "", *rows, ""]
 
 
 def deciles_section(info: dict) -> list[str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 
+from indicators.sources.registry import entry_is_synthetic
+
 PAGE = """<!DOCTYPE html>
 <html lang="fr">
 <head>
@@ -39,7 +41,7 @@ img {{ max-width: 100%; height: auto; border: 1px solid #ddd; display: block; ma
 def synthetic_sources(report: dict) -> list[str]:
     """The source ids of the run whose files are synthetic."""
     return [sid for sid, info in report.get("inputs", {}).items()
-            if any(f.get("synthetic") for f in info.get("files", []))]
+            if any(entry_is_synthetic(sid, f) for f in info.get("files", []))]
 
 
 def report_html(report: dict, markdown_text: str) -> str:

@@ -38,6 +38,7 @@ from indicators.errors import FragiliteError
 from indicators.outputs import palette
 from indicators.outputs.carte import data as D
 from indicators.outputs.carte import geo
+from indicators.sources.registry import entry_is_synthetic
 from indicators.stages.deciles import INDICATORS_2023
 from indicators.stages.methods import IFN_2023
 from indicators.outputs.explain import KEY, LEVEL_LABELS, LEVELS, RELIABILITY, indicator_meta, read_dictionary, score_meta
@@ -77,16 +78,10 @@ def read_report(out_dir: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
-def _marked_synthetic(path: str) -> bool:
-    """A file inside a dataset the benchmark generator wrote (it leaves SYNTHETIQUE.json at its root)."""
-    parents = list(Path(path).parents)[:4]
-    return any((p / "SYNTHETIQUE.json").exists() for p in parents)
-
-
 def synthetic_sources(report: dict, layers: dict[str, pd.DataFrame]) -> list[str]:
     """The ids of the run's sources whose files are synthetic (what the banner names)."""
     found = [sid for sid, prov in report.get("inputs", {}).items()
-             if any(f.get("synthetic") or _marked_synthetic(f.get("path", "")) for f in prov.get("files", []))]
+             if any(entry_is_synthetic(sid, f) for f in prov.get("files", []))]
     if not any(s.startswith("sirene_") for s in found) and any(
             "sirene_synthetique" in df and df["sirene_synthetique"].fillna(False).astype(bool).any() for df in layers.values()):
         found.append("sirene")
@@ -126,8 +121,9 @@ def footer(report: dict, dictionary: dict | None, layers: dict[str, pd.DataFrame
         files = prov.get("files", [])
         sources.append({"id": sid, "titre": src.title if src else sid, "editeur": src.publisher if src else "",
                         "licence": src.licence if src else "", "millesime": prov.get("millesime"),
-                        "synthetique": any(isinstance(f, dict) and (f.get("synthetic") or _marked_synthetic(f.get("path", "")))
-                                           for f in files)})
+                        # report entries are dicts; the dictionary's sources carry their flag beside the paths
+                        "synthetique": bool(prov.get("synthetique"))
+                                       or any(isinstance(f, dict) and entry_is_synthetic(sid, f) for f in files)})
     first = next(iter(layers.values()))
     method = (report.get("method") or (dictionary or {}).get("method")
               or (str(first["methode"].iloc[0]) if "methode" in first and len(first) else None))
