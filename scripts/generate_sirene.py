@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -290,10 +291,12 @@ def write(files: dict[str, pd.DataFrame], out: Path, parquet: bool = False) -> d
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, buf.getvalue())
         paths[key] = path
-    (out / "SYNTHETIQUE.txt").write_text(
-        "Fichiers SIRENE SYNTHÉTIQUES générés par scripts/generate_sirene.py (graine, échelle en tête des "
-        "fichiers de test). Aucun établissement réel. Date de référence fictive : " + DATE_REFERENCE + "\n",
-        encoding="utf-8")
+    note = ("Fichiers SIRENE SYNTHÉTIQUES générés par scripts/generate_sirene.py (graine, échelle en tête des "
+            "fichiers de test). Aucun établissement réel. Date de référence fictive : " + DATE_REFERENCE)
+    (out / "SYNTHETIQUE.txt").write_text(note + "\n", encoding="utf-8")
+    # the registry's marker (registry.is_synthetic): a run reading these files, wherever they are, says synthetic
+    (out / "SYNTHETIQUE.json").write_text(json.dumps({"synthetic": True, "generator": "scripts/generate_sirene.py",
+                                                      "note": note}, ensure_ascii=False, indent=1), encoding="utf-8")
     return paths
 
 

@@ -5,6 +5,7 @@ establishment, which is what the counts are checked against."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import zipfile
 from pathlib import Path
 
@@ -117,8 +118,15 @@ def test_summary_formula_and_labels(counted):
     for p in ("livreurs", "vtc"):
         assert synthese.loc[p, "en_qpv"] == qpv[p].sum()
         assert synthese.loc[p, "part_en_qpv"] == pytest.approx(qpv[p].sum() / iris[p].sum())
-    # these files are not the sample's: not flagged synthetic by the registry, but dated
     assert iris["date_sirene"].iloc[0] == "2023-12-20"
+    # not the sample's files, but generate_sirene.py leaves its SYNTHETIQUE.json beside them: flagged all the same
+    assert iris["sirene_synthetique"].all() and qpv["sirene_synthetique"].all()
+    assert all(f["synthetic"] and f["synthetic_marker"] for sid, p in report["inputs"].items() if sid.startswith("sirene_")
+               for f in p["files"])
+    assert all(not f["synthetic"] for sid, p in report["inputs"].items() if not sid.startswith("sirene_")
+               for f in p["files"])
+    dictionary = json.loads((out / "dictionary.json").read_text(encoding="utf-8"))
+    assert dictionary["sources"]["sirene_etablissements"]["synthetique"] and not dictionary["sources"]["rp_population"]["synthetique"]
     assert report["stats"]["plateformes"]["regle"]["ape_livreurs"] == "53.20Z"
 
 
