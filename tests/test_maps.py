@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from indicators.outputs.maps import MapText, level_maps, sources_line, split_territories
+from indicators.outputs.maps import SIRENE_LABEL, MapText, level_maps, sources_line, split_territories
 from indicators.outputs.palette import CLASS_COLOURS, hex_to_rgb
 from indicators.outputs.report_html import report_html
 
@@ -67,11 +67,12 @@ def test_platform_rates_are_mapped_when_present_and_say_synthetic(tmp_path):
     from PIL import Image
 
     texts = {"score": MapText("Insee", "ifn-2020", "2026-01-01"),
-             "plateformes": MapText("Insee, SIRENE 2024", "ifn-2020", "2026-01-01", synthetic_sirene=True)}
+             "plateformes": MapText("Insee, SIRENE 2024", "ifn-2020", "2026-01-01", synthetic=[SIRENE_LABEL])}
     written = level_maps("epci", squares(10, [float(i) for i in range(10)]), texts, tmp_path, None)
     assert [p.name for p in written] == ["epci_score_global.png", "epci_livreurs_pour_mille.png"]
     rate = Image.open(written[1])
-    assert "SYNTHÉTIQUE" in rate.text["Description"] and "SYNTHÉTIQUE" not in Image.open(written[0]).text["Description"]
+    assert "SYNTHÉTIQUES" in rate.text["Description"] and SIRENE_LABEL in rate.text["Description"]
+    assert "SYNTHÉTIQUE" not in Image.open(written[0]).text["Description"]
     # rates all NULL (no RP activité, as on the sample): no rate map
     none = level_maps("communes", squares(10, [None] * 10), texts, tmp_path, None)
     assert [p.name for p in none] == ["communes_score_global.png"]

@@ -51,8 +51,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     with ThreadPoolExecutor(1) as background:
         writing = background.submit(write_layers, layers, out_dir, bounds, classes.get("schema", ""), shown,
                                     attribute)
-        maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds,
-                          bool(sirene_synthetique))
+        maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds)
         written = writing.result()
     rejects = pd.read_parquet(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:

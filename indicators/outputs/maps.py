@@ -4,8 +4,9 @@ rates when present.
 Each map is a choropleth of the layer's classes in the project's palette (outputs/palette.py:
 the colours of the QGIS styles and of the web map), with its legend (class bounds), a title, the
 sources and their vintages, the method and the date. Units whose score rests on small census
-counts (`fiabilite` > 0) are hatched. A map of platform workers made from SYNTHETIC SIRENE files
-says so in red across its top.
+counts (`fiabilite` > 0) are hatched. A map whose data rest on SYNTHETIC files (the registry's rule:
+the sample's SIRENE, a dataset marked by SYNTHETIQUE.json) names them in red across its top, under
+a watermark: a score map for the score's sources, a platform-worker map for SIRENE and the rest.
 
 Geometry: the mainland is drawn in Lambert-93 (EPSG:2154), each overseas région in an inset in
 its own legal CRS (the layers of a run mixing both are in EPSG:4326, where the mainland and
@@ -46,7 +47,12 @@ SOURCE_LABELS = {"rp_": "Insee, recensement de la population", "filosofi_iris": 
                  "insee_bpe": "Insee, BPE", "indicateurs_communes": "indicateurs communaux fournis",
                  "contours_iris": "IGN, CONTOURS-IRIS",
                  "mednum_kit_2020": "La MedNum, IFN 2020", "qpv_contours": "ANCT, contours des QPV",
-                 "sirene_etablissements": "Insee, SIRENE"}
+                 "sirene_etablissements": "Insee, SIRENE",
+                 # named only when synthetic (sources_line's prefixes leave them out of the footer)
+                 "sirene_": "Insee, SIRENE", "epci_composition": "Insee, composition des EPCI",
+                 "filosofi_200m": "Insee, Filosofi carroyé", "insee_qpv": "Insee, données des QPV",
+                 "anct_qpv": "ANCT, indicateurs des QPV"}
+SIRENE_LABEL = SOURCE_LABELS["sirene_etablissements"]
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 7.2, 150
 
 
@@ -56,8 +62,12 @@ class MapText:
     sources: str
     method: str
     date: str
-    synthetic_sirene: bool = False
+    synthetic: list[str] = field(default_factory=list)   # labels of the SYNTHETIC sources the map rests on
     extra: list[str] = field(default_factory=list)
+
+    def synthetic_line(self) -> str:
+        return (f"Fichiers SYNTHÉTIQUES (générés par un script) : {' ; '.join(self.synthetic)}. "
+                "Les valeurs de cette carte ne décrivent rien de réel.") if self.synthetic else ""
 
 
 def sources_line(provenance: dict, prefixes: tuple[str, ...]) -> str:
@@ -221,15 +231,15 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
         ax.set_title(f"{OVERSEAS.get(code, (code,))[0]} (autre échelle)", fontsize=7, pad=2)
     fig.text(0.01, 0.965, title, fontsize=13, fontweight="bold", va="top")
     fig.text(0.01, 0.915, text.method, fontsize=8, va="top", color="#404040")
-    if text.synthetic_sirene:
-        fig.text(0.5, 0.5, "SIRENE SYNTHÉTIQUE", fontsize=40, color="#cb181d", alpha=0.25, rotation=25,
-                 ha="center", va="center")
-        fig.text(0.01, 0.885, "Fichiers SIRENE SYNTHÉTIQUES (échantillon embarqué) : ces comptes ne décrivent "
-                 "rien de réel.", fontsize=8.5, color="#cb181d", fontweight="bold", va="top")
+    if text.synthetic:
+        mark = "SIRENE SYNTHÉTIQUE" if text.synthetic == [SIRENE_LABEL] else "DONNÉES SYNTHÉTIQUES"
+        fig.text(0.5, 0.5, mark, fontsize=40, color="#cb181d", alpha=0.25, rotation=25, ha="center", va="center")
+        warning = textwrap.wrap(text.synthetic_line(), 150)   # two lines at most above the frame: smaller type
+        fig.text(0.01, 0.885, "\n".join(warning), fontsize=8.5 if len(warning) == 1 else 7.5, color="#cb181d",
+                 fontweight="bold", va="top")
     footer = textwrap.wrap(f"Sources : {text.sources}.", 160) + text.extra + [f"Carte : fragilite, {text.date}."]
     fig.text(0.01, 0.015, "\n".join(footer), fontsize=6.5, va="bottom", color="#404040")
-    description = text.method + (" Fichiers SIRENE SYNTHÉTIQUES : ces comptes ne décrivent rien de réel."
-                                 if text.synthetic_sirene else "")
+    description = " ".join(filter(None, [text.method, text.synthetic_line()]))
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, facecolor="white",
                     metadata={"Software": None, "Title": title, "Source": text.sources, "Description": description})
@@ -239,7 +249,7 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
 def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out_dir: Path,
                bounds: list[float] | None, background: Territories | None = None) -> list[Path]:
     """The maps of one layer: score_global always, each platform rate that has values.
-    texts: "score" and "plateformes" (the latter with SIRENE's sources and synthetic flag)."""
+    texts: "score" and "plateformes" (the latter with SIRENE's sources and synthetic ones)."""
     written = []
     layer = Territories.of(gdf)
     points = level == "qpv"
@@ -262,15 +272,26 @@ def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out
     return written
 
 
+def synthetic_labels(provenance: dict, sirene: bool) -> list[str]:
+    """The labels of a run's SYNTHETIC inputs (the provenance's flag, registry.is_synthetic) that a
+    map rests on: every input feeds the layers' units and scores but SIRENE, which feeds only the
+    platform counts (sirene=True: a platform-worker map, which rests on all of them)."""
+    labels = []
+    for sid, info in provenance.items():
+        if (sirene or not sid.startswith("sirene_")) and any(f.get("synthetic") for f in info.get("files", [])):
+            labels.append(next((v for k, v in SOURCE_LABELS.items() if sid.startswith(k)), sid))
+    return list(dict.fromkeys(labels))
+
+
 def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: dict, method_line: str,
-               date: str, bounds: dict[str, list[float] | None] | None = None,
-               synthetic_sirene: bool = False) -> dict[str, list[str]]:
+               date: str, bounds: dict[str, list[float] | None] | None = None) -> dict[str, list[str]]:
     """Every level's maps under out_dir/cartes_rapport/; returns their paths relative to out_dir."""
     score = MapText(sources_line(provenance, ("rp_", "filosofi_iris", "filosofi_communes", "arcep_fixe", "insee_bpe",
                                               "indicateurs_communes", "contours_iris", "mednum_kit_2020",
-                                              "qpv_contours")), method_line, date)
+                                              "qpv_contours")), method_line, date,
+                    synthetic_labels(provenance, sirene=False))
     rates = MapText(sources_line(provenance, ("sirene_etablissements", "rp_")), method_line, date,
-                    synthetic_sirene, ["Classes : quintiles des unités de la couche."])
+                    synthetic_labels(provenance, sirene=True), ["Classes : quintiles des unités de la couche."])
     background = Territories.of(layers["departements"]) if "qpv" in layers and "departements" in layers else None
     written = {}
     for level, gdf in layers.items():
