@@ -67,7 +67,7 @@ class MapText:
 
     def synthetic_line(self) -> str:
         return (f"Fichiers SYNTHÉTIQUES (générés par un script) : {' ; '.join(self.synthetic)}. "
-                "Les valeurs de cette carte ne décrivent rien de réel.") if self.synthetic else ""
+                "Cette carte ne décrit rien de réel.") if self.synthetic else ""
 
 
 def sources_line(provenance: dict, prefixes: tuple[str, ...]) -> str:
@@ -234,7 +234,8 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
     if text.synthetic:
         mark = "SIRENE SYNTHÉTIQUE" if text.synthetic == [SIRENE_LABEL] else "DONNÉES SYNTHÉTIQUES"
         fig.text(0.5, 0.5, mark, fontsize=40, color="#cb181d", alpha=0.25, rotation=25, ha="center", va="center")
-        warning = textwrap.wrap(text.synthetic_line(), 150)   # two lines at most above the frame: smaller type
+        # about 125 bold characters fit the width; two lines above the frame take smaller type
+        warning = textwrap.wrap(text.synthetic_line(), 120)
         fig.text(0.01, 0.885, "\n".join(warning), fontsize=8.5 if len(warning) == 1 else 7.5, color="#cb181d",
                  fontweight="bold", va="top")
     footer = textwrap.wrap(f"Sources : {text.sources}.", 160) + text.extra + [f"Carte : fragilite, {text.date}."]
