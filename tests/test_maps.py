@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from indicators.outputs.maps import SIRENE_LABEL, MapText, level_maps, sources_line, split_territories
+from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _simplified, level_maps, sources_line,
+                                     split_territories)
 from indicators.outputs.palette import CLASS_COLOURS, hex_to_rgb
 from indicators.outputs.report_html import report_html
 
@@ -85,3 +86,58 @@ def test_sources_line_and_html_escaping():
     assert line == "Insee, recensement de la population 2016 ; Insee, Filosofi 2015 ; IGN, CONTOURS-IRIS"
     page = report_html({"inputs": {}}, "# t\n\n<script>alert(1)</script>\n")
     assert "<script>" not in page and "&lt;script&gt;" in page and "SYNTHÉTIQUES" not in page
+
+
+def _gap_and_overlap(shapes: np.ndarray, inside) -> tuple[float, float]:
+    """Area of `inside` no simplified polygon covers, and area covered twice (m²)."""
+    union = shapely.union_all(shapes)
+    return shapely.area(shapely.difference(inside, union)), float(shapely.area(shapes).sum() - shapely.area(union))
+
+
+def test_neighbouring_departements_stay_joined_when_simplified_as_a_coverage(sample_run):
+    """Aveyron and Tarn (157 km of shared border), simplified as the QPV map's background is: each
+    on its own they pull apart (white slivers) and overlap; as a coverage they do neither."""
+    out, _ = sample_run
+    deps = Territories.of(gpd.read_parquet(out / "departements.parquet"))
+    assert deps.coverage                      # the sample's layers are under the budget
+    part = deps.parts["metropole"]
+    xmin, ymin, xmax, ymax = part.total_bounds
+    tolerance = max(xmax - xmin, ymax - ymin) / MAIN_PIXELS
+    pair = part["code_departement"].isin(["12", "81"]).to_numpy()
+    # the pair's inside, away from its outer edge and holes (which simplification moves by design)
+    inside = shapely.buffer(shapely.union_all(part.geometry.to_numpy()[pair]), -2 * tolerance)
+    gap, overlap = _gap_and_overlap(_simplified(part, MAIN_PIXELS, coverage=False)[pair], inside)
+    assert gap > 1e6 and overlap > 5e5       # km²: what the plain simplification did
+    gap, overlap = _gap_and_overlap(_simplified(part, MAIN_PIXELS, coverage=True)[pair], inside)
+    assert gap < 1 and abs(overlap) < 1
+
+
+def test_town_iris_do_not_vanish(sample_run):
+    """IRIS narrower than a pixel's tolerance: plain simplification empties them (white holes in
+    towns); the coverage keeps them, and so does the polygon-by-polygon path above the budget."""
+    out, _ = sample_run
+    iris = Territories.of(gpd.read_parquet(out / "iris.parquet")).parts["metropole"]
+    xmin, ymin, xmax, ymax = iris.total_bounds
+    plain = shapely.simplify(iris.geometry.to_numpy(), max(xmax - xmin, ymax - ymin) / MAIN_PIXELS,
+                             preserve_topology=False)
+    assert shapely.is_empty(plain).sum() > 50
+    for coverage in (True, False):
+        assert not shapely.is_empty(_simplified(iris, MAIN_PIXELS, coverage)).any()
+
+
+def test_coverage_budget_and_what_is_not_a_coverage(monkeypatch):
+    from indicators.outputs import maps
+
+    gdf = squares(10, [None] * 10)
+    assert Territories.of(gdf).coverage
+    monkeypatch.setattr(maps, "COVERAGE_MAX_VERTICES", 49)     # 10 squares: 50 vertices
+    assert not Territories.of(gdf).coverage and Territories.of(gdf, coverage=True).coverage
+    # overlapping units are simplified all the same; a collection (not polygons) makes
+    # coverage_simplify raise: polygon by polygon then
+    overlapping = gdf.set_geometry([shapely.box(i, 0, i + 1.5, 0.9) for i in range(10)])
+    assert shapely.is_valid(_simplified(overlapping, 100, coverage=True)).all()
+    mixed = gdf.set_geometry([shapely.GeometryCollection([g]) if i == 3 else g for i, g in enumerate(gdf.geometry)])
+    with pytest.raises(TypeError):
+        shapely.coverage_simplify(mixed.geometry.to_numpy(), 0.01)
+    shapes = _simplified(mixed, 100, coverage=True)
+    assert shapes[3].geom_type == "GeometryCollection" and shapely.equals(shapes[0], gdf.geometry.iloc[0])
