@@ -268,7 +268,7 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
         mark = "SIRENE SYNTHÉTIQUE" if text.synthetic == [SIRENE_LABEL] else "DONNÉES SYNTHÉTIQUES"
         fig.text(0.5, 0.5, mark, fontsize=40, color="#cb181d", alpha=0.25, rotation=25, ha="center", va="center")
         # about 125 bold characters fit the width; two lines above the frame take smaller type
-        warning = textwrap.wrap(text.synthetic_line(), 120)
+        warning = textwrap.wrap(text.synthetic_line(), 120, break_on_hyphens=False)
         fig.text(0.01, 0.885, "\n".join(warning), fontsize=8.5 if len(warning) == 1 else 7.5, color="#cb181d",
                  fontweight="bold", va="top")
     footer = textwrap.wrap(f"Sources : {text.sources}.", 160) + text.extra + [f"Carte : fragilite, {text.date}."]
