@@ -20,7 +20,7 @@ from indicators import cache
 from indicators.lock import OutputLock
 from indicators.outputs import publish
 from indicators.stages.compute import Computed, RunOptions, compute
-from indicators.stages.stage_cache import StageCache
+from indicators.stages.stage_cache import StageCache, stages_dir
 from indicators.outputs.export import write_outputs
 from indicators.stages.classes import resolve_scheme
 from indicators.stages.methods import IFN_2023, METHODS
@@ -183,7 +183,7 @@ def provenance_of(staged: list[Staged]) -> dict:
 
 def stage_cache(out_dir: Path) -> StageCache:
     """Where a refresh in out_dir keeps its stages' results (stages/stage_cache.py)."""
-    return StageCache(cache.state_dir(out_dir) / "stages", cache.code_fingerprint())
+    return StageCache(stages_dir(out_dir), cache.code_fingerprint())
 
 
 def new_work_dir(out_dir: Path) -> Path:

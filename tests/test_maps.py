@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from indicators.outputs.map_cache import MapCache
 from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _simplified, level_maps, sources_line,
                                      split_territories)
 from indicators.outputs.palette import CLASS_COLOURS, hex_to_rgb
@@ -77,6 +78,40 @@ def test_platform_rates_are_mapped_when_present_and_say_synthetic(tmp_path):
     # rates all NULL (no RP activité, as on the sample): no rate map
     none = level_maps("communes", squares(10, [None] * 10), texts, tmp_path, None)
     assert [p.name for p in none] == ["communes_score_global.png"]
+
+
+def test_kept_maps_are_copied_only_while_what_they_show_is_unchanged(tmp_path):
+    """The monthly SIRENE refresh copies the score maps of the last refresh: a copy must be the
+    bytes a new drawing gives, and any change to what a map shows must draw it again."""
+    texts = {"score": MapText("Insee", "ifn-2020", "2026-01-01"),
+             "plateformes": MapText("Insee, SIRENE 2024", "ifn-2020", "2026-01-01")}
+    layer = squares(10, [float(i) for i in range(10)])
+    kept = tmp_path / "kept"
+    first = MapCache(kept)
+    drawn = level_maps("epci", layer, texts, tmp_path / "a", None, cache=first)
+    assert first.reused == 0 and len(list(kept.glob("*.png"))) == 2
+    fresh = level_maps("epci", layer, texts, tmp_path / "fresh", None)            # no cache: drawn
+    # new SIRENE counts: the rate map is drawn again, the score map copied, same bytes as drawn
+    layer2 = layer.assign(livreurs_pour_mille=[float(9 - i) for i in range(10)])
+    second = MapCache(kept)
+    again = level_maps("epci", layer2, texts, tmp_path / "b", None, cache=second)
+    assert second.reused == 1
+    assert again[0].read_bytes() == drawn[0].read_bytes() == fresh[0].read_bytes()
+    assert again[1].read_bytes() != drawn[1].read_bytes()
+    # a change in the score's classes redraws the score map only; in the flags, the polygons or
+    # the date, both maps
+    date = {k: MapText(t.sources, t.method, "2026-02-01") for k, t in texts.items()}
+    for changed, new_texts, reused in [
+            (layer2.assign(classe_global=layer2["classe_global"].clip(upper=4)), texts, 1),
+            (layer2.assign(fiabilite=pd.array([0] * 10, dtype="Int64")), texts, 0),
+            (layer2.set_geometry(layer2.geometry.scale(1.1, 1.1)), texts, 0),
+            (layer2, date, 0)]:
+        cache = MapCache(kept)
+        level_maps("epci", changed, new_texts, tmp_path / "c", None, cache=cache)
+        assert cache.reused == reused
+    # only the last refresh's maps are kept
+    second.prune()
+    assert len(list(kept.glob("*.png"))) == 2
 
 
 def test_sources_line_and_html_escaping():

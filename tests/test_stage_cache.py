@@ -31,9 +31,10 @@ def _sirene_month(seed: int, folder: Path) -> dict[str, list[Path]]:
 
 
 def _published(out: Path) -> dict[str, bytes]:
-    """Every output file but the run report (it holds timings and the stage record)."""
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
-            if p.is_file() and not p.name.startswith((".", "run_report"))}
+    """Every output file but the run report (it holds timings and the stage record), maps included."""
+    files = {p.name: p.read_bytes() for p in sorted(out.iterdir())
+             if p.is_file() and not p.name.startswith((".", "run_report"))}
+    return {**files, **{f"cartes_rapport/{p.name}": p.read_bytes() for p in sorted((out / "cartes_rapport").glob("*.png"))}}
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,15 @@ def test_sirene_alone_changed_recounts_platform_workers_only(monthly):
 def test_sirene_alone_changed_gives_the_bytes_of_a_full_refresh(monthly):
     *_, incremental, full, _ = monthly
     a, b = _published(incremental), _published(full)
-    assert a.keys() == b.keys() and {"iris.parquet", "iris.gpkg", "poids_iris_qpv.csv"} <= a.keys()
+    assert a.keys() == b.keys() and {"iris.parquet", "iris.gpkg", "poids_iris_qpv.csv", "cartes_rapport/iris_score_global.png"} <= a.keys()
     assert [name for name in a if a[name] != b[name]] == []
+
+
+def test_sirene_alone_changed_copies_the_score_maps(monthly):
+    *_, incremental, _, report = monthly
+    scores = [paths[0] for paths in report["cartes"].values()]
+    assert all(p.endswith("_score_global.png") for p in scores)
+    assert report["cartes_reprises"] == len(scores) == 6
 
 
 def test_the_two_months_count_differently(monthly):

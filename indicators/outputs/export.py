@@ -16,6 +16,7 @@ from indicators import __version__
 from indicators.outputs.dictionary import dictionary, sirene_is_synthetic
 from indicators.outputs.files import atomic_path, write_json
 from indicators.outputs.layers import build_layer, write_geoparquet, write_gpkg, write_qml
+from indicators.outputs.map_cache import MapCache
 from indicators.outputs.maps import write_maps
 from indicators.outputs.report import report_markdown
 from indicators.outputs.report_html import report_html
@@ -23,6 +24,7 @@ from indicators.outputs.styles import CLASS_ATTRIBUTE
 from indicators.sources.registry import sha256_of
 from indicators.stages.classes import SCHEME_SHORT
 from indicators.stages.compute import Computed
+from indicators.stages.stage_cache import stages_dir
 from indicators.stages.methods import IFN_2023, class_column, main_score
 
 
@@ -46,12 +48,14 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         layers[level] = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique,
                                     classes.get("schema"), smoothing)
     line = map_method_line(method, reference, classes, smoothing)
+    # maps of the last refresh in this folder, copied when unchanged (a new SIRENE stock: the score maps)
+    map_cache = MapCache(stages_dir(public_dir) / "cartes" if public_dir is not None else None)
     # build everything first, then write: a failure above leaves the old outputs untouched.
     # The layer files are written (GDAL, Arrow: no GIL) while matplotlib draws the maps (GIL).
     with ThreadPoolExecutor(1) as background:
         writing = background.submit(write_layers, layers, out_dir, bounds, classes.get("schema", ""), shown,
                                     attribute)
-        maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds)
+        maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds, map_cache)
         written = writing.result()
     rejects = pd.read_parquet(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:
@@ -80,6 +84,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
                     for level, info in written.items()},
         "rejects": {"file": str(shown / "rejects.csv"), "rows": int(len(rejects))},
         "cartes": maps,
+        "cartes_reprises": map_cache.reused,
     }
     write_reports(report, out_dir)
     return report

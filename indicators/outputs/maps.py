@@ -4,7 +4,7 @@ rates when present.
 Each map is a choropleth of the layer's classes in the project's palette (outputs/palette.py:
 the colours of the QGIS styles and of the web map), with its legend (class bounds), a title, the
 sources and their vintages, the method and the date. Units whose score rests on small census
-counts (`fiabilite` > 0) are hatched. A map whose data rest on SYNTHETIC files (the registry's rule:
+counts (`fiabilite` > 0) are hatched (a QPV's dot gets a cross). A map whose data rest on SYNTHETIC files (the registry's rule:
 the sample's SIRENE, a dataset marked by SYNTHETIQUE.json) names them in red across its top, under
 a watermark: a score map for the score's sources, a platform-worker map for SIRENE and the rest.
 
@@ -31,6 +31,7 @@ import pandas as pd
 import shapely
 
 from indicators.outputs.files import atomic_path
+from indicators.outputs.map_cache import MapCache, layer_digest
 from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL, OUTLINE_COLOUR,
                                         RATE_LABELS, UNRELIABLE_COLOUR, class_label)
 from indicators.stages.classes import classify
@@ -57,6 +58,7 @@ SOURCE_LABELS = {"rp_": "Insee, recensement de la population", "filosofi_iris": 
                  "anct_qpv": "ANCT, indicateurs des QPV"}
 SIRENE_LABEL = SOURCE_LABELS["sirene_etablissements"]
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 7.2, 150
+SMALL_COUNT_MARKER = "x"   # on a QPV's dot (polygons are hatched instead)
 
 
 @dataclass
@@ -200,10 +202,10 @@ def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
         xy = shapely.get_coordinates(shapely.point_on_surface(part.geometry.to_numpy()))
         colours = [CLASS_COLOURS.get(int(k), NO_DATA_COLOUR) if pd.notna(k) else NO_DATA_COLOUR for k in cls]
         ax.scatter(xy[:, 0], xy[:, 1], c=colours, edgecolors="#252525", linewidths=0.4, s=22, zorder=3)
-        if "fiabilite" in part:
+        if "fiabilite" in part:   # a cross on the dot: Agg hatches each marker on its own (1.7 s nationally)
             flagged = (part["fiabilite"].fillna(0) > 0).to_numpy()
-            ax.scatter(xy[flagged, 0], xy[flagged, 1], facecolors="none", edgecolors=UNRELIABLE_COLOUR,
-                       linewidths=0, hatch="//////", s=22, zorder=4, alpha=0.7)
+            ax.scatter(xy[flagged, 0], xy[flagged, 1], marker=SMALL_COUNT_MARKER, c=UNRELIABLE_COLOUR,
+                       linewidths=0.6, s=9, zorder=4)
     else:
         for k, colour in [*CLASS_COLOURS.items(), (None, NO_DATA_COLOUR)]:
             mask = (cls.isna() if k is None else cls == k).fillna(False).to_numpy()
@@ -221,7 +223,8 @@ def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
 
 
 def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: set, flagged: bool,
-            no_data: bool) -> None:
+            no_data: bool, points: bool = False) -> None:
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles = []
@@ -233,8 +236,11 @@ def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: se
     if no_data:
         handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=NO_DATA_LABEL))
     if flagged:
-        handles.append(Patch(facecolor="white", edgecolor=UNRELIABLE_COLOUR, hatch="//////", linewidth=0.4,
-                             label="score reposant sur de petits\neffectifs (moins de 200)"))
+        label = "score reposant sur de petits\neffectifs (moins de 200)"
+        handles.append(Line2D([], [], linestyle="none", marker=SMALL_COUNT_MARKER, color=UNRELIABLE_COLOUR,
+                              markeredgewidth=0.8, markersize=5, label=label) if points else
+                       Patch(facecolor="white", edgecolor=UNRELIABLE_COLOUR, hatch="//////", linewidth=0.4,
+                             label=label))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.72, 0.86), frameon=False, fontsize=7.5,
                title="Classes", title_fontsize=8.5, alignment="left")
 
@@ -255,7 +261,7 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
         _draw(main, layer, main_key, classes, points, background)
     present = {int(k) for k in classes.dropna().unique()}
     flagged = bool("fiabilite" in gdf and (gdf["fiabilite"].fillna(0) > 0).any())
-    _legend(fig, bounds, labels or RATE_LABELS, present, flagged, bool(classes.isna().any()))
+    _legend(fig, bounds, labels or RATE_LABELS, present, flagged, bool(classes.isna().any()), points)
     insets = [k for k in layer.parts if k != main_key]
     size = min(0.20, 0.40 / max(len(insets), 1))    # under the legend (at most 8 lines, to y = 0.55)
     for i, code in enumerate(insets):
@@ -282,29 +288,36 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
 
 def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out_dir: Path,
                bounds: list[float] | None, background: Territories | None = None,
-               layer: Territories | None = None) -> list[Path]:
+               layer: Territories | None = None, cache: MapCache | None = None) -> list[Path]:
     """The maps of one layer: score_global always, each platform rate that has values.
     texts: "score" and "plateformes" (the latter with SIRENE's sources and synthetic ones).
-    layer: gdf already split and simplified (the départements, also the QPVs' background)."""
-    written = []
+    layer: gdf already split and simplified (the départements, also the QPVs' background).
+    cache: maps of an earlier refresh, copied when what they show has not changed (map_cache.py)."""
+    cache = cache or MapCache(None)
     layer = layer or Territories.of(gdf)
     points = level == "qpv"
     name = LEVEL_TITLES.get(level, level)
+    digest = (layer_digest(gdf) + layer_digest(background.layer if background else None)) if cache.folder else ""
+
+    def one(classes: pd.Series, bounds: list[float] | None, title: str, text: MapText, file: str,
+            labels: dict[int, str]) -> Path:
+        target = out_dir / MAPS_DIR / file
+        key = cache.key(digest, classes, bounds, title, text, labels, points, file) if cache.folder else ""
+        return cache.draw(key, target, lambda: choropleth(layer, classes, bounds, title, text, target, labels=labels,
+                                                          points=points, background=background))
+
     score, title = ("score_global", "Score global de fragilité numérique") if "score_global" in gdf else \
         ("score_total", "Score total 1-10 (ifn-2023)")
     classes = gdf[class_column(score)] if class_column(score) in gdf else None   # the layer's own classes
     if classes is None or bounds is None:
         fresh, info = classify(gdf[score], "quantiles")
         classes, bounds = (fresh, info["bornes"]) if classes is None else (classes, bounds)
-    written.append(choropleth(layer, classes, bounds, f"{title} : {name}", texts["score"],
-                              out_dir / MAPS_DIR / f"{level}_{score}.png", labels=CLASS_LABELS, points=points,
-                              background=background))
+    written = [one(classes, bounds, f"{title} : {name}", texts["score"], f"{level}_{score}.png", CLASS_LABELS)]
     for rate, label in RATES.items():
         if rate in gdf and gdf[rate].notna().any():
             classes, info = classify(gdf[rate], "quantiles")
-            written.append(choropleth(layer, classes, info["bornes"], f"{label} : {name}", texts["plateformes"],
-                                      out_dir / MAPS_DIR / f"{level}_{rate}.png", labels=RATE_LABELS,
-                                      points=points, background=background))
+            written.append(one(classes, info["bornes"], f"{label} : {name}", texts["plateformes"],
+                               f"{level}_{rate}.png", RATE_LABELS))
     return written
 
 
@@ -320,8 +333,10 @@ def synthetic_labels(provenance: dict, sirene: bool) -> list[str]:
 
 
 def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: dict, method_line: str,
-               date: str, bounds: dict[str, list[float] | None] | None = None) -> dict[str, list[str]]:
-    """Every level's maps under out_dir/cartes_rapport/; returns their paths relative to out_dir."""
+               date: str, bounds: dict[str, list[float] | None] | None = None,
+               cache: MapCache | None = None) -> dict[str, list[str]]:
+    """Every level's maps under out_dir/cartes_rapport/; returns their paths relative to out_dir.
+    cache: where maps are kept between refreshes (map_cache.py); the ones not made now are dropped."""
     score = MapText(sources_line(provenance, ("rp_", "filosofi_iris", "filosofi_communes", "arcep_fixe", "insee_bpe",
                                               "indicateurs_communes", "contours_iris", "mednum_kit_2020",
                                               "qpv_contours")), method_line, date,
@@ -336,6 +351,8 @@ def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: d
     for level, gdf in layers.items():
         paths = level_maps(level, gdf, {"score": score, "plateformes": rates}, out_dir,
                            (bounds or {}).get(level), background if level == "qpv" else None,
-                           background if level == "departements" else None)
+                           background if level == "departements" else None, cache)
         written[level] = [str(p.relative_to(out_dir)) for p in paths]
+    if cache is not None:
+        cache.prune()
     return written

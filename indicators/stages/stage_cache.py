@@ -26,10 +26,16 @@ from typing import Callable
 
 import pandas as pd
 
+from indicators.lock import STATE_DIR
 from indicators.sources.staging import listed
 
 # a staging slot is named <source>-<place>-<digest>, the digest covering its files' content
 SLOT = re.compile(r"^.+-[0-9a-f]{8}-(?P<digest>[0-9a-f]{16})$")
+
+
+def stages_dir(out_dir: Path) -> Path:
+    """Where a refresh in out_dir keeps its stages' results (and its report maps: map_cache.py)."""
+    return Path(out_dir) / STATE_DIR / "stages"
 
 
 @dataclass

@@ -1,0 +1,96 @@
+"""Report maps kept between refreshes, under what they show.
+
+A report map is a function of its layer's polygons, classes and small-count flags, of its texts
+(title, sources, method, date), class bounds and labels, and of the drawing code. A refresh where
+only SIRENE changed (the monthly case) leaves every score map as it was; drawing them again is
+most of what such a refresh spends on its outputs (matplotlib renders about a second per national
+map). So each map drawn is kept in `<out>/.fragilite/stages/cartes/<key>.png`, the key hashing
+all of the above, and the next refresh copies it instead of drawing it when its key comes back.
+matplotlib writes the same PNG bytes from the same figure, so a copied map is the map a new
+drawing gives (tests/test_maps.py), and the outputs stay byte-identical to a full refresh. Only
+the maps of the last refresh are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import matplotlib
+import pandas as pd
+import shapely
+
+from indicators.outputs.files import atomic_path
+
+HERE = Path(__file__).resolve().parent
+# the code a map's pixels depend on
+DRAWING_CODE = [HERE / "maps.py", HERE / "palette.py", Path(__file__).resolve()]
+
+
+def _code() -> str:
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for path in DRAWING_CODE:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def layer_digest(gdf: gpd.GeoDataFrame | None) -> str:
+    """What a layer gives its maps besides their classes: polygons, CRS, régions (insets), flags."""
+    if gdf is None:
+        return ""
+    digest = hashlib.sha256(str(gdf.crs).encode())
+    digest.update(b"".join(shapely.to_wkb(gdf.geometry.to_numpy())))
+    for col in ("code_region", "fiabilite"):
+        if col in gdf:
+            digest.update(col.encode())
+            digest.update(pd.util.hash_pandas_object(gdf[col], index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+class MapCache:
+    """`folder` None: nothing kept, every map drawn."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = Path(folder) if folder is not None else None
+        self.code = _code() if folder is not None else ""
+        self.used: set[str] = set()
+        self.reused = 0
+
+    def key(self, layer: str, classes: pd.Series, *parts) -> str:
+        digest = hashlib.sha256(self.code.encode())
+        digest.update(layer.encode())
+        digest.update(pd.util.hash_pandas_object(classes, index=True).to_numpy().tobytes())
+        digest.update(json.dumps([asdict(p) if is_dataclass(p) else p for p in parts], default=str).encode())
+        return digest.hexdigest()[:32]
+
+    def draw(self, key: str, target: Path, draw: Callable[[], Path]) -> Path:
+        """The map at target: copied from the kept one with this key, or drawn and kept."""
+        if self.folder is None:
+            return draw()
+        self.used.add(key)
+        kept = self.folder / f"{key}.png"
+        if kept.exists():
+            with atomic_path(target) as tmp:
+                shutil.copyfile(kept, tmp)
+            self.reused += 1
+            return target
+        draw()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        part = kept.with_name(f".{key}.{os.getpid()}.tmp")
+        shutil.copyfile(target, part)
+        os.replace(part, kept)          # whole or absent
+        return target
+
+    def prune(self) -> None:
+        """Forget the maps this refresh did not make."""
+        if self.folder is None or not self.folder.exists():
+            return
+        for path in self.folder.iterdir():
+            if path.stem not in self.used:
+                path.unlink(missing_ok=True)
