@@ -45,7 +45,11 @@ def layer_digest(gdf: gpd.GeoDataFrame | None) -> str:
     if gdf is None:
         return ""
     digest = hashlib.sha256(str(gdf.crs).encode())
-    digest.update(b"".join(shapely.to_wkb(gdf.geometry.to_numpy())))
+    geoms = gdf.geometry.to_numpy()
+    # the vertices and how they group into units and parts: a quarter of the time of the WKB
+    for array in (shapely.get_coordinates(geoms), shapely.get_num_coordinates(geoms),
+                  shapely.get_num_geometries(geoms)):
+        digest.update(array.tobytes())
     for col in ("code_region", "fiabilite"):
         if col in gdf:
             digest.update(col.encode())
