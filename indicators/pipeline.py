@@ -267,7 +267,7 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions,
         work_dir = new_work_dir(out_dir)
         try:
             paths = complete_with_empty(staged_paths(staged), work_dir)
-            computed: Computed = compute(paths, options, work_dir, stage_cache(out_dir))
+            computed: Computed = compute(paths, options, work_dir, stage_cache(out_dir), in_memory=True)
             key = key or cache.run_key(inputs, options, out_dir)
             return write_and_publish(out_dir, lambda folder, run_id: write_outputs(
                 computed, folder, options.method, options.reference, provenance_of(staged), started,

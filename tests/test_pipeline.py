@@ -212,3 +212,20 @@ def test_bad_input_gives_clear_error_and_no_layer(tmp_path, sample_copy, breaker
     if breaker == "non_numeric":
         assert exc.value.column == "P16_POP65P" and exc.value.rows == [12]
     assert not any(p.suffix in {".parquet", ".gpkg"} for p in out.glob("*")), "no layer written"
+
+
+def _set_files(out) -> dict[str, bytes]:
+    """The current output set's files, but its manifest and run report (run id, times)."""
+    folder = (out / ".fragilite" / "current").resolve()
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "manifest.json" and not p.name.startswith("run_report")}
+
+
+def test_run_local_writes_the_bytes_of_the_flow(sample_run, tmp_path):
+    """run_local hands the computed tables to the export in memory, the Prefect flow through
+    Parquet files between its tasks: the same outputs, byte for byte."""
+    flow_out, _ = sample_run
+    run_local({}, tmp_path / "out", RunOptions())
+    local, flow = _set_files(tmp_path / "out"), _set_files(flow_out)
+    assert local.keys() == flow.keys() and {"iris.parquet", "iris.gpkg", "dictionary.json"} <= local.keys()
+    assert [name for name in local if local[name] != flow[name]] == []

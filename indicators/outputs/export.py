@@ -44,7 +44,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     bounds = {level: info.get(attribute, {}).get("bornes") for level, info in classes.get("par_couche", {}).items()}
     layers = {}
     for level in computed.layers:
-        df = pd.read_parquet(computed.layers[level])
+        df = computed.frame(computed.layers[level])
         layers[level] = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique,
                                     classes.get("schema"), smoothing)
     line = map_method_line(method, reference, classes, smoothing)
@@ -57,11 +57,11 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
                                     attribute)
         maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds, map_cache)
         written = writing.result()
-    rejects = pd.read_parquet(computed.rejects)
+    rejects = computed.frame(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:
         rejects.to_csv(tmp, index=False)
     for name, path in computed.tables.items():
-        table = pd.read_parquet(path)
+        table = computed.frame(path)
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False)
         written[name] = {"csv": str(shown / f"{name}.csv"), "rows": int(len(table))}

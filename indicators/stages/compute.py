@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from indicators.db import connect
@@ -45,18 +46,28 @@ class Computed:
     notes: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)   # side tables: weights, QPV comparison
+    # the same tables in memory, when export runs in the computing process (run_local): writing
+    # and reading them back cost 2 s nationally. Never saved: a flow's tasks pass the files.
+    frames: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.__dict__, indent=2, default=str), encoding="utf-8")
+        kept = {k: v for k, v in self.__dict__.items() if k != "frames"}
+        path.write_text(json.dumps(kept, indent=2, default=str), encoding="utf-8")
+
+    def frame(self, path: str) -> pd.DataFrame:
+        """One of the results (a path of layers, rejects or tables), from memory or from its file."""
+        return self.frames[path] if self.frames is not None else pd.read_parquet(path)
 
     @classmethod
     def load(cls, path: Path) -> "Computed":
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages: StageCache | None = None) -> Computed:
-    """staged: source id -> Parquet path. Writes work_dir/results/*.parquet. `stages`: where the
-    costly stages' results are kept between refreshes (stage_cache.py); None keeps nothing."""
+def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages: StageCache | None = None,
+            in_memory: bool = False) -> Computed:
+    """staged: source id -> Parquet path. Writes work_dir/results/*.parquet (in_memory: keeps them
+    in Computed.frames instead). `stages`: where the costly stages' results are kept between
+    refreshes (stage_cache.py); None keeps nothing."""
     # one thread: floating-point sums in parallel come out in a different order each run, and a
     # refresh must give the same bytes from the same inputs (caching, runner comparisons)
     con = connect(threads=1)
@@ -96,7 +107,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     stats = {**run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles, smoothed),
              "sources_communales": origins, "etapes": stages.record, **described}
     stages.write_record()
-    return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats)
+    return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats, in_memory)
 
 
 def classes_and_reliability(final: dict[str, pd.DataFrame], options: RunOptions) -> dict:
@@ -236,12 +247,19 @@ def run_stats(final: dict[str, pd.DataFrame], rejects: pd.DataFrame, n_inputs: i
 
 
 def write_results(results_dir: Path, final: dict[str, pd.DataFrame], rejects: pd.DataFrame,
-                  tables: dict[str, pd.DataFrame], epsg: int, notes: list[str], stats: dict) -> Computed:
+                  tables: dict[str, pd.DataFrame], epsg: int, notes: list[str], stats: dict,
+                  in_memory: bool = False) -> Computed:
+    """The results as Parquet files, or (in_memory) as frames under the same names, passed through
+    Arrow as a file would be: the types a read-back gives, so that both ways write the same bytes
+    (tests/test_pipeline.py)."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
+    paths, frames = {}, {}
     for name, frame in [*final.items(), *tables.items(), ("rejects", rejects)]:
-        path = results_dir / f"{name}.parquet"
-        frame.to_parquet(path, index=False)
-        paths[name] = str(path)
+        path = str(results_dir / f"{name}.parquet")
+        if in_memory:
+            frames[path] = pa.Table.from_pandas(frame, preserve_index=False).to_pandas()
+        else:
+            frame.to_parquet(path, index=False)
+        paths[name] = path
     return Computed({level: paths[level] for level in final}, paths["rejects"], epsg, notes, stats,
-                    {name: paths[name] for name in tables})
+                    {name: paths[name] for name in tables}, frames if in_memory else None)
