@@ -11,8 +11,8 @@ import pytest
 import shapely
 
 from indicators.outputs.map_cache import MapCache
-from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _simplified, level_maps, sources_line,
-                                     split_territories)
+from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _simplified, level_maps,
+                                     small_counts, sources_line, split_territories)
 from indicators.outputs.palette import CLASS_COLOURS, hex_to_rgb
 from indicators.outputs.report_html import report_html
 
@@ -98,12 +98,13 @@ def test_kept_maps_are_copied_only_while_what_they_show_is_unchanged(tmp_path):
     assert second.reused == 1
     assert again[0].read_bytes() == drawn[0].read_bytes() == fresh[0].read_bytes()
     assert again[1].read_bytes() != drawn[1].read_bytes()
-    # a change in the score's classes redraws the score map only; in the flags, the polygons or
-    # the date, both maps
+    # a change in the score's classes or flags redraws the score map only; in the rate's
+    # denominators, the rate map only; in the polygons or the date, both maps
     date = {k: MapText(t.sources, t.method, "2026-02-01") for k, t in texts.items()}
     for changed, new_texts, reused in [
             (layer2.assign(classe_global=layer2["classe_global"].clip(upper=4)), texts, 1),
-            (layer2.assign(fiabilite=pd.array([0] * 10, dtype="Int64")), texts, 0),
+            (layer2.assign(fiabilite=pd.array([0] * 10, dtype="Int64")), texts, 1),
+            (layer2.assign(actifs_occupes=[150.0] * 10), texts, 1),
             (layer2.set_geometry(layer2.geometry.scale(1.1, 1.1)), texts, 0),
             (layer2, date, 0)]:
         cache = MapCache(kept)
@@ -112,6 +113,17 @@ def test_kept_maps_are_copied_only_while_what_they_show_is_unchanged(tmp_path):
     # only the last refresh's maps are kept
     second.prune()
     assert len(list(kept.glob("*.png"))) == 2
+
+
+def test_a_rate_map_marks_small_denominators_of_its_own_rate_at_the_run_threshold():
+    """A platform-worker rate divides by employed residents: its map marks those under the run's
+    threshold, not the score's flags (fiabilite), and both legends say the threshold used."""
+    layer = squares(4, [1.0, 2.0, None, 4.0]).assign(actifs_occupes=[50.0, 900.0, 10.0, 499.0])
+    score, rate = small_counts(layer, None, 500), small_counts(layer, "livreurs_pour_mille", 500)
+    assert score.units.tolist() == [False, True, False, True] and "(moins de 500)" in score.label
+    assert rate.units.tolist() == [True, False, False, True]      # no rate, nothing to mark
+    assert "500 actifs occupés" in rate.label
+    assert small_counts(layer.drop(columns=["actifs_occupes"]), "livreurs_pour_mille") is None
 
 
 def test_sources_line_and_html_escaping():

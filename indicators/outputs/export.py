@@ -26,6 +26,7 @@ from indicators.stages.classes import SCHEME_SHORT
 from indicators.stages.compute import Computed
 from indicators.stages.stage_cache import stages_dir
 from indicators.stages.methods import IFN_2023, class_column, main_score
+from indicators.stages.options import MIN_DENOMINATOR
 
 
 def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str,
@@ -55,7 +56,8 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     with ThreadPoolExecutor(1) as background:
         writing = background.submit(write_layers, layers, out_dir, bounds, classes.get("schema", ""), shown,
                                     attribute)
-        maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds, map_cache)
+        maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds, map_cache,
+                          computed.stats.get("fiabilite", {}).get("effectif_minimal", MIN_DENOMINATOR))
         written = writing.result()
     rejects = computed.frame(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:

@@ -41,7 +41,7 @@ def _code() -> str:
 
 
 def layer_digest(gdf: gpd.GeoDataFrame | None) -> str:
-    """What a layer gives its maps besides their classes: polygons, CRS, régions (insets), flags."""
+    """What a layer gives its maps besides their classes and marks: polygons, CRS, régions (insets)."""
     if gdf is None:
         return ""
     digest = hashlib.sha256(str(gdf.crs).encode())
@@ -50,7 +50,7 @@ def layer_digest(gdf: gpd.GeoDataFrame | None) -> str:
     for array in (shapely.get_coordinates(geoms), shapely.get_num_coordinates(geoms),
                   shapely.get_num_geometries(geoms)):
         digest.update(array.tobytes())
-    for col in ("code_region", "fiabilite"):
+    for col in ("code_region",):
         if col in gdf:
             digest.update(col.encode())
             digest.update(pd.util.hash_pandas_object(gdf[col], index=True).to_numpy().tobytes())
@@ -66,10 +66,12 @@ class MapCache:
         self.used: set[str] = set()
         self.reused = 0
 
-    def key(self, layer: str, classes: pd.Series, *parts) -> str:
+    def key(self, layer: str, series: list[pd.Series], *parts) -> str:
+        """layer: layer_digest; series: what colours and marks the units (classes, flags)."""
         digest = hashlib.sha256(self.code.encode())
         digest.update(layer.encode())
-        digest.update(pd.util.hash_pandas_object(classes, index=True).to_numpy().tobytes())
+        for values in series:
+            digest.update(pd.util.hash_pandas_object(values, index=True).to_numpy().tobytes())
         digest.update(json.dumps([asdict(p) if is_dataclass(p) else p for p in parts], default=str).encode())
         return digest.hexdigest()[:32]
 

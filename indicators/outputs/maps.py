@@ -36,6 +36,7 @@ from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COL
                                         RATE_LABELS, UNRELIABLE_COLOUR, class_label)
 from indicators.stages.classes import classify
 from indicators.stages.methods import class_column
+from indicators.stages.options import MIN_DENOMINATOR
 
 MAPS_DIR = "cartes_rapport"   # the report's PNG maps (the web map is in carte/)
 # overseas régions: name and legal CRS (the layers' CRS when a run holds one of them alone)
@@ -73,6 +74,29 @@ class MapText:
     def synthetic_line(self) -> str:
         return (f"Fichiers SYNTHÉTIQUES (générés par un script) : {' ; '.join(self.synthetic)}. "
                 "Cette carte ne décrit rien de réel.") if self.synthetic else ""
+
+
+@dataclass
+class SmallCounts:
+    """The units a map marks as resting on small census counts, and its legend's words for them."""
+    units: pd.Series          # boolean, on the layer's index
+    label: str
+
+
+def small_counts(gdf: gpd.GeoDataFrame, rate: str | None, seuil: float = MIN_DENOMINATOR) -> SmallCounts | None:
+    """What a map marks: on a score map, the units whose score rests on an indicator over a census
+    count under `seuil` (fiabilite > 0); on a platform-worker map, the units whose rate divides by
+    fewer than `seuil` employed residents (its own census denominator: the score's flags say
+    nothing of it). None: the layer has no such column."""
+    if rate is None:
+        if "fiabilite" not in gdf:
+            return None
+        return SmallCounts((gdf["fiabilite"].fillna(0) > 0).astype(bool),
+                           f"score reposant sur de petits\neffectifs (moins de {seuil:g})")
+    if "actifs_occupes" not in gdf:
+        return None
+    return SmallCounts((gdf["actifs_occupes"] < seuil).fillna(False).astype(bool) & gdf[rate].notna(),
+                       f"taux rapporté à moins de\n{seuil:g} actifs occupés")
 
 
 def sources_line(provenance: dict, prefixes: tuple[str, ...]) -> str:
@@ -190,7 +214,7 @@ def _patch(ax, geoms: np.ndarray, **style) -> None:
 
 
 def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
-          background: Territories | None) -> None:
+          background: Territories | None, flags: pd.Series | None = None) -> None:
     main = key == layer.main_key
     part, shapes = layer.parts[key], layer.shapes(key, main)
     cls = classes.loc[part.index]
@@ -202,16 +226,16 @@ def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
         xy = shapely.get_coordinates(shapely.point_on_surface(part.geometry.to_numpy()))
         colours = [CLASS_COLOURS.get(int(k), NO_DATA_COLOUR) if pd.notna(k) else NO_DATA_COLOUR for k in cls]
         ax.scatter(xy[:, 0], xy[:, 1], c=colours, edgecolors="#252525", linewidths=0.4, s=22, zorder=3)
-        if "fiabilite" in part:   # a cross on the dot: Agg hatches each marker on its own (1.7 s nationally)
-            flagged = (part["fiabilite"].fillna(0) > 0).to_numpy()
+        if flags is not None:   # a cross on the dot: Agg hatches each marker on its own (1.7 s nationally)
+            flagged = flags.loc[part.index].to_numpy()
             ax.scatter(xy[flagged, 0], xy[flagged, 1], marker=SMALL_COUNT_MARKER, c=UNRELIABLE_COLOUR,
                        linewidths=0.6, s=9, zorder=4)
     else:
         for k, colour in [*CLASS_COLOURS.items(), (None, NO_DATA_COLOUR)]:
             mask = (cls.isna() if k is None else cls == k).fillna(False).to_numpy()
             _patch(ax, shapes[mask], facecolor=colour, edgecolor=OUTLINE_COLOUR, linewidth=0.15)
-        if "fiabilite" in part:
-            flagged = (part["fiabilite"].fillna(0) > 0).to_numpy()
+        if flags is not None:
+            flagged = flags.loc[part.index].to_numpy()
             _patch(ax, shapes[flagged], facecolor="none", edgecolor=UNRELIABLE_COLOUR, linewidth=0,
                    hatch="//////", alpha=0.55)
     xmin, ymin, xmax, ymax = frame.total_bounds
@@ -222,8 +246,9 @@ def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
     ax.set_aspect("equal")
 
 
-def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: set, flagged: bool,
+def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: set, flagged: str | None,
             no_data: bool, points: bool = False) -> None:
+    """flagged: the legend line of the marked units (None: no unit marked)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -236,7 +261,7 @@ def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: se
     if no_data:
         handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=NO_DATA_LABEL))
     if flagged:
-        label = "score reposant sur de petits\neffectifs (moins de 200)"
+        label = flagged
         handles.append(Line2D([], [], linestyle="none", marker=SMALL_COUNT_MARKER, color=UNRELIABLE_COLOUR,
                               markeredgewidth=0.8, markersize=5, label=label) if points else
                        Patch(facecolor="white", edgecolor=UNRELIABLE_COLOUR, hatch="//////", linewidth=0.4,
@@ -247,8 +272,10 @@ def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: se
 
 def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | None, title: str,
                text: MapText, target: Path, labels: dict[int, str] | None = None,
-               points: bool = False, background: Territories | None = None) -> Path:
-    """One map: mainland in the main frame, overseas régions in insets under the legend."""
+               points: bool = False, background: Territories | None = None,
+               small: SmallCounts | None = None) -> Path:
+    """One map: mainland in the main frame, overseas régions in insets under the legend; the
+    units of `small` hatched (a QPV's dot crossed)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
@@ -258,25 +285,32 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
         main.set_axis_off()
         main.text(0.5, 0.5, "Aucune unité dans cette couche", ha="center", va="center", fontsize=12, color="#636363")
     else:
-        _draw(main, layer, main_key, classes, points, background)
+        _draw(main, layer, main_key, classes, points, background, small.units if small else None)
     present = {int(k) for k in classes.dropna().unique()}
-    flagged = bool("fiabilite" in gdf and (gdf["fiabilite"].fillna(0) > 0).any())
+    flagged = small.label if small is not None and small.units.any() else None
     _legend(fig, bounds, labels or RATE_LABELS, present, flagged, bool(classes.isna().any()), points)
     insets = [k for k in layer.parts if k != main_key]
     size = min(0.20, 0.40 / max(len(insets), 1))    # under the legend (at most 8 lines, to y = 0.55)
     for i, code in enumerate(insets):
         ax = fig.add_axes((0.74, 0.52 - (i + 1) * size, 0.22, size - 0.03))
-        _draw(ax, layer, code, classes, points, background)
+        _draw(ax, layer, code, classes, points, background, small.units if small else None)
         ax.set_title(f"{OVERSEAS.get(code, (code,))[0]} (autre échelle)", fontsize=7, pad=2)
     fig.text(0.01, 0.965, title, fontsize=13, fontweight="bold", va="top")
     fig.text(0.01, 0.915, text.method, fontsize=8, va="top", color="#404040")
     if text.synthetic:
         mark = "SIRENE SYNTHÉTIQUE" if text.synthetic == [SIRENE_LABEL] else "DONNÉES SYNTHÉTIQUES"
         fig.text(0.5, 0.5, mark, fontsize=40, color="#cb181d", alpha=0.25, rotation=25, ha="center", va="center")
-        # about 125 bold characters fit the width; two lines above the frame take smaller type
+        # two lines fit above the frame: about 125 bold characters a line at 7.5 pt, 150 at 6.5 pt
+        # (a national benchmark run names ten synthetic sources)
         warning = textwrap.wrap(text.synthetic_line(), 120, break_on_hyphens=False)
-        fig.text(0.01, 0.885, "\n".join(warning), fontsize=8.5 if len(warning) == 1 else 7.5, color="#cb181d",
-                 fontweight="bold", va="top")
+        size = 8.5 if len(warning) == 1 else 7.5
+        if len(warning) > 2:
+            warning, size = textwrap.wrap(text.synthetic_line(), 150, break_on_hyphens=False), 6.5
+        if len(warning) > 2:   # the whole list stays in the PNG's Description and the run report
+            short = (f"Fichiers SYNTHÉTIQUES (générés par un script) : {len(text.synthetic)} sources, dont "
+                     f"{' ; '.join(text.synthetic[:3])}… (liste dans le rapport du run). Cette carte ne décrit rien de réel.")
+            warning = textwrap.wrap(short, 150, break_on_hyphens=False)
+        fig.text(0.01, 0.885, "\n".join(warning), fontsize=size, color="#cb181d", fontweight="bold", va="top")
     footer = textwrap.wrap(f"Sources : {text.sources}.", 160) + text.extra + [f"Carte : fragilite, {text.date}."]
     fig.text(0.01, 0.015, "\n".join(footer), fontsize=6.5, va="bottom", color="#404040")
     description = " ".join(filter(None, [text.method, text.synthetic_line()]))
@@ -288,11 +322,13 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
 
 def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out_dir: Path,
                bounds: list[float] | None, background: Territories | None = None,
-               layer: Territories | None = None, cache: MapCache | None = None) -> list[Path]:
+               layer: Territories | None = None, cache: MapCache | None = None,
+               seuil: float = MIN_DENOMINATOR) -> list[Path]:
     """The maps of one layer: score_global always, each platform rate that has values.
     texts: "score" and "plateformes" (the latter with SIRENE's sources and synthetic ones).
     layer: gdf already split and simplified (the départements, also the QPVs' background).
-    cache: maps of an earlier refresh, copied when what they show has not changed (map_cache.py)."""
+    cache: maps of an earlier refresh, copied when what they show has not changed (map_cache.py).
+    seuil: the run's reliability threshold (--min-denominator), for the marked units."""
     cache = cache or MapCache(None)
     layer = layer or Territories.of(gdf)
     points = level == "qpv"
@@ -300,11 +336,13 @@ def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out
     digest = (layer_digest(gdf) + layer_digest(background.layer if background else None)) if cache.folder else ""
 
     def one(classes: pd.Series, bounds: list[float] | None, title: str, text: MapText, file: str,
-            labels: dict[int, str]) -> Path:
+            labels: dict[int, str], small: SmallCounts | None) -> Path:
         target = out_dir / MAPS_DIR / file
-        key = cache.key(digest, classes, bounds, title, text, labels, points, file) if cache.folder else ""
+        marked = [small.units] if small is not None else []
+        key = cache.key(digest, [classes, *marked], bounds, title, text, labels, points, file,
+                        small.label if small else None) if cache.folder else ""
         return cache.draw(key, target, lambda: choropleth(layer, classes, bounds, title, text, target, labels=labels,
-                                                          points=points, background=background))
+                                                          points=points, background=background, small=small))
 
     score, title = ("score_global", "Score global de fragilité numérique") if "score_global" in gdf else \
         ("score_total", "Score total 1-10 (ifn-2023)")
@@ -312,12 +350,13 @@ def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out
     if classes is None or bounds is None:
         fresh, info = classify(gdf[score], "quantiles")
         classes, bounds = (fresh, info["bornes"]) if classes is None else (classes, bounds)
-    written = [one(classes, bounds, f"{title} : {name}", texts["score"], f"{level}_{score}.png", CLASS_LABELS)]
+    written = [one(classes, bounds, f"{title} : {name}", texts["score"], f"{level}_{score}.png", CLASS_LABELS,
+                   small_counts(gdf, None, seuil))]
     for rate, label in RATES.items():
         if rate in gdf and gdf[rate].notna().any():
             classes, info = classify(gdf[rate], "quantiles")
             written.append(one(classes, info["bornes"], f"{label} : {name}", texts["plateformes"],
-                               f"{level}_{rate}.png", RATE_LABELS))
+                               f"{level}_{rate}.png", RATE_LABELS, small_counts(gdf, rate, seuil)))
     return written
 
 
@@ -334,7 +373,7 @@ def synthetic_labels(provenance: dict, sirene: bool) -> list[str]:
 
 def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: dict, method_line: str,
                date: str, bounds: dict[str, list[float] | None] | None = None,
-               cache: MapCache | None = None) -> dict[str, list[str]]:
+               cache: MapCache | None = None, seuil: float = MIN_DENOMINATOR) -> dict[str, list[str]]:
     """Every level's maps under out_dir/cartes_rapport/; returns their paths relative to out_dir.
     cache: where maps are kept between refreshes (map_cache.py); the ones not made now are dropped."""
     score = MapText(sources_line(provenance, ("rp_", "filosofi_iris", "filosofi_communes", "arcep_fixe", "insee_bpe",
@@ -351,7 +390,7 @@ def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: d
     for level, gdf in layers.items():
         paths = level_maps(level, gdf, {"score": score, "plateformes": rates}, out_dir,
                            (bounds or {}).get(level), background if level == "qpv" else None,
-                           background if level == "departements" else None, cache)
+                           background if level == "departements" else None, cache, seuil)
         written[level] = [str(p.relative_to(out_dir)) for p in paths]
     if cache is not None:
         cache.prune()
