@@ -45,7 +45,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     bounds = {level: info.get(attribute, {}).get("bornes") for level, info in classes.get("par_couche", {}).items()}
     layers = {}
     for level in computed.layers:
-        df = computed.frame(computed.layers[level])
+        df = computed.take(computed.layers[level])
         layers[level] = build_layer(level, df, method, reference, computed.epsg, millesime_rp, sirene_synthetique,
                                     classes.get("schema"), smoothing)
     line = map_method_line(method, reference, classes, smoothing)
@@ -59,11 +59,11 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         maps = write_maps(layers, out_dir, provenance, line, time.strftime("%Y-%m-%d"), bounds, map_cache,
                           computed.stats.get("fiabilite", {}).get("effectif_minimal", MIN_DENOMINATOR))
         written = writing.result()
-    rejects = computed.frame(computed.rejects)
+    rejects = computed.take(computed.rejects)
     with atomic_path(out_dir / "rejects.csv") as tmp:
         rejects.to_csv(tmp, index=False)
     for name, path in computed.tables.items():
-        table = computed.frame(path)
+        table = computed.take(path)
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False)
         written[name] = {"csv": str(shown / f"{name}.csv"), "rows": int(len(table))}

@@ -54,9 +54,10 @@ class Computed:
         kept = {k: v for k, v in self.__dict__.items() if k != "frames"}
         path.write_text(json.dumps(kept, indent=2, default=str), encoding="utf-8")
 
-    def frame(self, path: str) -> pd.DataFrame:
-        """One of the results (a path of layers, rejects or tables), from memory or from its file."""
-        return self.frames[path] if self.frames is not None else pd.read_parquet(path)
+    def take(self, path: str) -> pd.DataFrame:
+        """One of the results (a path of layers, rejects or tables), from its file or from memory,
+        where it is let go (read once: a national layer is hundreds of MB beside its GeoDataFrame)."""
+        return self.frames.pop(path) if self.frames is not None else pd.read_parquet(path)
 
     @classmethod
     def load(cls, path: Path) -> "Computed":
