@@ -12,7 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from indicators import __version__
+from indicators import __version__, memory
 from indicators.outputs.dictionary import dictionary, sirene_is_synthetic
 from indicators.outputs.files import atomic_path, write_json
 from indicators.outputs.layers import build_layer, write_geoparquet, write_gpkg, write_qml
@@ -34,6 +34,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
                   public_dir: Path | None = None, run_id: str | None = None) -> dict:
     """Every output into out_dir (an output set being written: outputs/publish.py); the report
     names the files where readers find them once published, in public_dir."""
+    memory.release()   # what the computation freed, before the layers are built
     out_dir.mkdir(parents=True, exist_ok=True)
     shown = public_dir or out_dir
     rp = [p.get("millesime") for sid, p in provenance.items() if sid.startswith("rp_") and p.get("millesime")]

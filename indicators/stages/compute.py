@@ -20,6 +20,7 @@ import pyarrow as pa
 import shapely
 
 from indicators.db import connect
+from indicators import memory
 from indicators.errors import FragiliteError
 from indicators.sources.staging import read_staged
 from indicators.stages import commune_sources
@@ -69,6 +70,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     """staged: source id -> Parquet path. Writes work_dir/results/*.parquet (in_memory: keeps them
     in Computed.frames instead). `stages`: where the costly stages' results are kept between
     refreshes (stage_cache.py); None keeps nothing."""
+    memory.release()   # what staging freed, before the weights and polygons allocate elsewhere
     # one thread: floating-point sums in parallel come out in a different order each run, and a
     # refresh must give the same bytes from the same inputs (caching, runner comparisons)
     con = connect(threads=1)
