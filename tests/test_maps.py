@@ -131,6 +131,8 @@ def test_sources_line_and_html_escaping():
                   "filosofi_iris": {"millesime": 2015}, "contours_iris": {}, "sirene_etablissements": {"millesime": 2024}}
     line = sources_line(provenance, ("rp_", "filosofi_iris", "contours_iris"))
     assert line == "Insee, recensement de la population 2016 ; Insee, Filosofi 2015 ; IGN, CONTOURS-IRIS"
+    # a label does not repeat its vintage ("IFN 2020 2020")
+    assert sources_line({"mednum_kit_2020": {"millesime": 2020}}, ("mednum_kit_2020",)) == "La MedNum, kit de l'IFN 2020"
     page = report_html({"inputs": {}}, "# t\n\n<script>alert(1)</script>\n")
     assert "<script>" not in page and "&lt;script&gt;" in page and "SYNTHÉTIQUES" not in page
 

@@ -51,7 +51,7 @@ SOURCE_LABELS = {"rp_": "Insee, recensement de la population", "filosofi_iris": 
                  "filosofi_communes": "Insee, Filosofi", "arcep_fixe": "Arcep, Ma connexion internet",
                  "insee_bpe": "Insee, BPE", "indicateurs_communes": "indicateurs communaux fournis",
                  "contours_iris": "IGN, CONTOURS-IRIS",
-                 "mednum_kit_2020": "La MedNum, IFN 2020", "qpv_contours": "ANCT, contours des QPV",
+                 "mednum_kit_2020": "La MedNum, kit de l'IFN", "qpv_contours": "ANCT, contours des QPV",
                  "sirene_etablissements": "Insee, SIRENE",
                  # named only when synthetic (sources_line's prefixes leave them out of the footer)
                  "sirene_": "Insee, SIRENE", "epci_composition": "Insee, composition des EPCI",
