@@ -47,6 +47,10 @@ def cell_squares(cells: pd.DataFrame, epsg: int | None = None) -> np.ndarray:
     return out
 
 
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
 def _register(con, name: str, frame: pd.DataFrame, geoms: np.ndarray) -> None:
     data = frame.copy()
     data["wkb"] = shapely.to_wkb(geoms)
@@ -64,6 +68,7 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
     out = []
     iris = iris.assign(zone=iris["code_departement"].map(zone_of))
     qgeom = np.asarray(qpv["geometry"], dtype=object)
+    before = _tables(con)
     for zone, part in iris.groupby("zone"):
         epsg = ZONES[zone]
         igeom = to_epsg(np.asarray(part["geometry"], dtype=object), part["epsg"].to_numpy(), epsg)
@@ -94,6 +99,10 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
         w = con.sql("SELECT * FROM w_zone").df()
         w["zone"] = zone
         out.append(w)
+    # the spatial pieces (hundreds of MB nationally) would otherwise stay in the connection to the
+    # end of the computation, under everything allocated after
+    for table in sorted(_tables(con) - before):
+        con.execute(f"DROP TABLE {table}")
     cols = ["code_iris", "code_qpv", "poids_surface", "poids_carreaux", "iris_couverte", "zone"]
     weights = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
     weights["poids"] = weights["poids_carreaux"].where(weights["poids_carreaux"].notna(), weights["poids_surface"])
