@@ -70,3 +70,10 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = Non
 
 def _only_comments(statement: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
+
+
+def table_names(con) -> set[str]:
+    """The tables of a connection (None: none): what a stage made is the difference before/after."""
+    if con is None:
+        return set()
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}

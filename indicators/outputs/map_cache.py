@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -87,10 +86,8 @@ class MapCache:
             self.reused += 1
             return target
         draw()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        part = kept.with_name(f".{key}.{os.getpid()}.tmp")
-        shutil.copyfile(target, part)
-        os.replace(part, kept)          # whole or absent
+        with atomic_path(kept) as tmp:   # whole or absent
+            shutil.copyfile(target, tmp)
         return target
 
     def prune(self) -> None:

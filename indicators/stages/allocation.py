@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from indicators.db import run_sql
+from indicators.db import run_sql, table_names
 from indicators.stages.geometry import to_epsg, transform_xy
 
 ZONES = {"metropole": 2154, "971": 5490, "972": 5490, "973": 2972, "974": 2975, "976": 4471}
@@ -47,10 +47,6 @@ def cell_squares(cells: pd.DataFrame, epsg: int | None = None) -> np.ndarray:
     return out
 
 
-def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-
-
 def _register(con, name: str, frame: pd.DataFrame, geoms: np.ndarray) -> None:
     data = frame.copy()
     data["wkb"] = shapely.to_wkb(geoms)
@@ -68,7 +64,7 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
     out = []
     iris = iris.assign(zone=iris["code_departement"].map(zone_of))
     qgeom = np.asarray(qpv["geometry"], dtype=object)
-    before = _tables(con)
+    before = table_names(con)
     for zone, part in iris.groupby("zone"):
         epsg = ZONES[zone]
         igeom = to_epsg(np.asarray(part["geometry"], dtype=object), part["epsg"].to_numpy(), epsg)
@@ -101,7 +97,7 @@ def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFr
         out.append(w)
     # the spatial pieces (hundreds of MB nationally) would otherwise stay in the connection to the
     # end of the computation, under everything allocated after
-    for table in sorted(_tables(con) - before):
+    for table in sorted(table_names(con) - before):
         con.execute(f"DROP TABLE {table}")
     cols = ["code_iris", "code_qpv", "poids_surface", "poids_carreaux", "iris_couverte", "zone"]
     weights = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)

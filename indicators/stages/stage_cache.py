@@ -26,6 +26,7 @@ from typing import Callable
 
 import pandas as pd
 
+from indicators.db import table_names
 from indicators.lock import STATE_DIR
 from indicators.sources.staging import listed
 
@@ -71,12 +72,6 @@ def frame_key(df: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _tables(con) -> set[str]:
-    if con is None:
-        return set()
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-
-
 class StageCache:
     """`root` None: nothing kept (a computation outside a refresh folder)."""
 
@@ -97,10 +92,10 @@ class StageCache:
             result = self._load(con, slot)
             self.record[stage] = "reused"
             return result
-        before = _tables(con)
+        before = table_names(con)
         result = compute()
         if result.tables is None:
-            result.tables = sorted(_tables(con) - before)
+            result.tables = sorted(table_names(con) - before)
         if slot is not None:
             self._save(con, slot, result)
             for old in self.root.glob(f"{stage}-*"):      # one kept result per stage
