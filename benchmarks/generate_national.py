@@ -81,6 +81,18 @@ def _coverage(xy: np.ndarray) -> np.ndarray:
     return polys
 
 
+XMIN_YMIN = np.array([XMIN, YMIN])
+
+
+def _department(xy: np.ndarray) -> np.ndarray:
+    """Index in DEPS of the département of each point: a grid of 10 x 10 cells over France, where
+    the last column's top six cells join their western neighbour (100 cells for 94 départements),
+    so that every département is one compact block, as real ones are."""
+    idx = (np.floor((xy[:, 0] - XMIN) / (XMAX - XMIN) * 10).clip(0, 9) * 10
+           + np.floor((xy[:, 1] - YMIN) / (YMAX - YMIN) * 10).clip(0, 9)).astype(int)
+    return np.where(idx >= len(DEPS), idx - 10, idx)
+
+
 def geography(rng: np.random.Generator, scale: float) -> gpd.GeoDataFrame:
     n_iris = max(200, int(49_000 * scale))
     n_communes = max(150, int(35_000 * scale))
@@ -92,9 +104,18 @@ def geography(rng: np.random.Generator, scale: float) -> gpd.GeoDataFrame:
     sizes[0] += city_iris - sizes.sum()
     centres = np.column_stack([rng.uniform(XMIN + 50_000, XMAX - 50_000, n_cities),
                                rng.uniform(YMIN + 50_000, YMAX - 50_000, n_cities)])
+    # a city's IRIS about a square kilometre each (real cities: 0.2 km2 in the centres, a few km2 at
+    # the edges), so 95 % of a city of n IRIS lie within 2 x 300 x sqrt(n) m of its centre; version 2
+    # spread them over 1 500 x sqrt(n) m (47 km for the largest), across neighbouring départements
+    spreads = 300 * np.sqrt(sizes)
+    # a city lies in its centre's département: the centre is moved inside the département's cell
+    # far enough from its edges for the city to fit (as a real commune lies inside its département)
+    cell = np.array([(XMAX - XMIN) / 10, (YMAX - YMIN) / 10])
+    margin = np.minimum(2 * spreads[:, None], cell / 2 - 5_000)
+    low = XMIN_YMIN + np.floor((centres - XMIN_YMIN) / cell) * cell
+    centres = np.clip(centres, low + margin, low + cell - margin)
     pts, commune_of, kind = [], [], []
-    for c, (size, centre) in enumerate(zip(sizes, centres)):
-        spread = 1_500 * np.sqrt(size)
+    for c, (size, centre, spread) in enumerate(zip(sizes, centres, spreads)):
         pts.append(centre + rng.normal(0, spread, (size, 2)))
         commune_of += [c] * size
         kind += ["H"] * size
@@ -107,14 +128,9 @@ def geography(rng: np.random.Generator, scale: float) -> gpd.GeoDataFrame:
     polys = _coverage(xy)
     commune_of = np.array(commune_of)
     # départements: a grid of 94 bands over France; régions: groups of about 7 départements
-    dep_idx = (np.floor((xy[:, 0] - XMIN) / (XMAX - XMIN) * 10).clip(0, 9) * 10
-               + np.floor((xy[:, 1] - YMIN) / (YMAX - YMIN) * 10).clip(0, 9)).astype(int)
-    # 100 cells for 94 départements: the last column's top six cells join their western
-    # neighbour, so that every département is one compact block (as real ones are)
-    dep_idx = np.where(dep_idx >= len(DEPS), dep_idx - 10, dep_idx)
-    # a commune lies in one département: the one of its first IRIS
-    first = pd.Series(dep_idx).groupby(commune_of).first()
-    dep_idx = first.reindex(commune_of).to_numpy()
+    where = np.vstack([centres, xy[len(commune_of) - rural:]])   # a city by its centre, a village by its seed
+    dep_of = _department(where)
+    dep_idx = dep_of[commune_of]
     deps = np.array(DEPS)[dep_idx]
     communes = np.array([f"{d}{(c % 900) + 1:03d}" for d, c in zip(deps, commune_of)])
     # make commune codes unique per commune
