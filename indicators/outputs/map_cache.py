@@ -22,6 +22,7 @@ from typing import Callable
 
 import geopandas as gpd
 import matplotlib
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -48,11 +49,11 @@ def layer_digest(gdf: gpd.GeoDataFrame | None) -> str:
     # the vertices and how they group into units and parts: a quarter of the time of the WKB
     for array in (shapely.get_coordinates(geoms), shapely.get_num_coordinates(geoms),
                   shapely.get_num_geometries(geoms)):
-        digest.update(array.tobytes())
+        digest.update(memoryview(np.ascontiguousarray(array)))   # tobytes() copied 94 MB: 0.5 s nationally
     for col in ("code_region",):
         if col in gdf:
             digest.update(col.encode())
-            digest.update(pd.util.hash_pandas_object(gdf[col], index=True).to_numpy().tobytes())
+            digest.update(pd.util.hash_pandas_object(gdf[col], index=True).to_numpy())
     return digest.hexdigest()
 
 
@@ -70,7 +71,7 @@ class MapCache:
         digest = hashlib.sha256(self.code.encode())
         digest.update(layer.encode())
         for values in series:
-            digest.update(pd.util.hash_pandas_object(values, index=True).to_numpy().tobytes())
+            digest.update(pd.util.hash_pandas_object(values, index=True).to_numpy())
         digest.update(json.dumps([asdict(p) if is_dataclass(p) else p for p in parts], default=str).encode())
         return digest.hexdigest()[:32]
 

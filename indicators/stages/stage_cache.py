@@ -68,7 +68,7 @@ def content_key(staged_path: str | list[str]) -> str:
 def frame_key(df: pd.DataFrame) -> str:
     """The hash of a table's content (values, index, column names and types)."""
     digest = hashlib.sha256(json.dumps([list(map(str, df.columns)), list(map(str, df.dtypes))]).encode())
-    digest.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(df, index=True).to_numpy())
     return digest.hexdigest()
 
 
