@@ -98,6 +98,9 @@ def test_kept_maps_are_copied_only_while_what_they_show_is_unchanged(tmp_path):
     assert second.reused == 1
     assert again[0].read_bytes() == drawn[0].read_bytes() == fresh[0].read_bytes()
     assert again[1].read_bytes() != drawn[1].read_bytes()
+    # the new rate map was drawn on the kept simplified polygons: the bytes of a drawing from scratch
+    assert len(list(kept.glob("*.formes.parquet"))) == 1
+    assert again[1].read_bytes() == level_maps("epci", layer2, texts, tmp_path / "fresh2", None)[1].read_bytes()
     # a change in the score's classes or flags redraws the score map only; in the rate's
     # denominators, the rate map only; in the polygons or the date, both maps
     date = {k: MapText(t.sources, t.method, "2026-02-01") for k, t in texts.items()}
@@ -108,8 +111,10 @@ def test_kept_maps_are_copied_only_while_what_they_show_is_unchanged(tmp_path):
             (layer2.set_geometry(layer2.geometry.scale(1.1, 1.1)), texts, 0),
             (layer2, date, 0)]:
         cache = MapCache(kept)
-        level_maps("epci", changed, new_texts, tmp_path / "c", None, cache=cache)
+        made = level_maps("epci", changed, new_texts, tmp_path / "c", None, cache=cache)
         assert cache.reused == reused
+        # new polygons are simplified anew, not taken from the kept ones of the old polygons
+        assert made[0].read_bytes() == level_maps("epci", changed, new_texts, tmp_path / "d", None)[0].read_bytes()
     # only the last refresh's maps are kept
     second.prune()
     assert len(list(kept.glob("*.png"))) == 2

@@ -9,6 +9,11 @@ all of the above, and the next refresh copies it instead of drawing it when its 
 matplotlib writes the same PNG bytes from the same figure, so a copied map is the map a new
 drawing gives (tests/test_maps.py), and the outputs stay byte-identical to a full refresh. Only
 the maps of the last refresh are kept.
+
+Each layer's polygons simplified for drawing are kept there too (`<key>.formes.parquet`, WKB),
+under the layer's digest: a refresh where only SIRENE changed draws the platform-worker maps on
+the same polygons, which nationally took a second or two to simplify (the départements under the
+QPVs as a coverage).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Callable
 import geopandas as gpd
 import matplotlib
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pandas as pd
 import shapely
 
@@ -90,6 +97,22 @@ class MapCache:
         with atomic_path(kept) as tmp:   # whole or absent
             shutil.copyfile(target, tmp)
         return target
+
+    def shapes(self, layer: str, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """Polygons simplified for drawing: the kept ones for this layer digest and name, or
+        make()'s, kept. WKB keeps every coordinate: the maps are the same."""
+        if self.folder is None:
+            return make()
+        stem = hashlib.sha256(f"{self.code}/{layer}/{name}".encode()).hexdigest()[:32] + ".formes"
+        self.used.add(stem)
+        kept = self.folder / f"{stem}.parquet"
+        if kept.exists():
+            return shapely.from_wkb(pq.read_table(kept).column("wkb").to_numpy(zero_copy_only=False))
+        shapes = make()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(kept) as tmp:
+            pq.write_table(pa.table({"wkb": pa.array(shapely.to_wkb(shapes), pa.binary())}), tmp)
+        return shapes
 
     def prune(self) -> None:
         """Forget the maps this refresh did not make."""

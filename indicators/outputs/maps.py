@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -175,25 +176,35 @@ class Territories:
     simplified to about a pixel of the frame it is drawn in: every map of the layer (its score,
     each platform rate) draws these, which nationally saves reprojecting and simplifying 49 000
     IRIS for each map. `coverage`: simplified as a coverage (None: when the layer has at most
-    COVERAGE_MAX_VERTICES vertices)."""
+    COVERAGE_MAX_VERTICES vertices). `cache`: where the simplified polygons are kept between
+    refreshes, under the layer's digest (MapCache.shapes)."""
     layer: gpd.GeoDataFrame
     parts: dict[str, gpd.GeoDataFrame]
     main_key: str | None
     coverage: bool = False
+    cache: MapCache = field(default_factory=lambda: MapCache(None))
     _shapes: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, gdf: gpd.GeoDataFrame, coverage: bool | None = None) -> "Territories":
+    def of(cls, gdf: gpd.GeoDataFrame, coverage: bool | None = None, cache: MapCache | None = None) -> "Territories":
         parts = split_territories(gdf)
         if coverage is None:
             coverage = int(shapely.get_num_coordinates(gdf.geometry.to_numpy()).sum()) <= COVERAGE_MAX_VERTICES
-        return cls(gdf, parts, "metropole" if "metropole" in parts else next(iter(parts), None), coverage)
+        cache = cache or MapCache(None)
+        return cls(gdf, parts, "metropole" if "metropole" in parts else next(iter(parts), None), coverage, cache)
+
+    @cached_property
+    def digest(self) -> str:
+        """layer_digest: what the layer gives its maps besides classes and marks."""
+        return layer_digest(self.layer)
 
     def shapes(self, key: str, main: bool) -> np.ndarray:
         """The territory's polygons simplified for the main frame or for an inset."""
         if (key, main) not in self._shapes:
-            self._shapes[key, main] = _simplified(self.parts[key], MAIN_PIXELS if main else INSET_PIXELS,
-                                                  self.coverage)
+            pixels = MAIN_PIXELS if main else INSET_PIXELS
+            make = partial(_simplified, self.parts[key], pixels, self.coverage)
+            self._shapes[key, main] = (self.cache.shapes(self.digest, f"{key}/{pixels}/{self.coverage}", make)
+                                       if self.cache.folder else make())
         return self._shapes[key, main]
 
 
@@ -338,10 +349,10 @@ def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out
     cache: maps of an earlier refresh, copied when what they show has not changed (map_cache.py).
     seuil: the run's reliability threshold (--min-denominator), for the marked units."""
     cache = cache or MapCache(None)
-    layer = layer or Territories.of(gdf)
+    layer = layer or Territories.of(gdf, cache=cache)
     points = level == "qpv"
     name = LEVEL_TITLES.get(level, level)
-    digest = (layer_digest(gdf) + layer_digest(background.layer if background else None)) if cache.folder else ""
+    digest = (layer.digest + (background.digest if background else "")) if cache.folder else ""
 
     def one(classes: pd.Series, bounds: list[float] | None, title: str, text: MapText, file: str,
             labels: dict[int, str], small: SmallCounts | None) -> Path:
@@ -392,7 +403,7 @@ def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: d
                     synthetic_labels(provenance, sirene=True), ["Classes : quintiles des unités de la couche."])
     # the QPVs' grey background: a coverage whatever its size (a border stays one line, no sliver
     # between neighbours), simplified once for its own map and the QPVs'
-    background = (Territories.of(layers["departements"], coverage=True)
+    background = (Territories.of(layers["departements"], coverage=True, cache=cache)
                   if "qpv" in layers and "departements" in layers else None)
     written = {}
     for level, gdf in layers.items():
