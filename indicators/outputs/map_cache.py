@@ -60,7 +60,10 @@ def layer_digest(gdf: gpd.GeoDataFrame | None) -> str:
     for col in ("code_region",):
         if col in gdf:
             digest.update(col.encode())
-            digest.update(pd.util.hash_pandas_object(gdf[col], index=True).to_numpy())
+            # by codes and their values: hash_pandas_object takes 0.2 s on 49 000 strings
+            codes, values = pd.factorize(gdf[col])
+            digest.update(codes.astype(np.int64))
+            digest.update(json.dumps([str(v) for v in values]).encode())
     return digest.hexdigest()
 
 
