@@ -157,7 +157,7 @@ def test_neighbouring_departements_stay_joined_when_simplified_as_a_coverage(sam
     part = deps.parts["metropole"]
     xmin, ymin, xmax, ymax = part.total_bounds
     tolerance = max(xmax - xmin, ymax - ymin) / MAIN_PIXELS
-    pair = part["code_departement"].isin(["12", "81"]).to_numpy()
+    pair = deps.layer.loc[part.index, "code_departement"].isin(["12", "81"]).to_numpy()   # parts: polygons only
     # the pair's inside, away from its outer edge and holes (which simplification moves by design)
     inside = shapely.buffer(shapely.union_all(part.geometry.to_numpy()[pair]), -2 * tolerance)
     gap, overlap = _gap_and_overlap(_simplified(part, MAIN_PIXELS, coverage=False)[pair], inside)

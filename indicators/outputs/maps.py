@@ -114,9 +114,13 @@ def sources_line(provenance: dict, prefixes: tuple[str, ...]) -> str:
 
 
 def split_territories(gdf: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
-    """The mainland ("metropole") and each overseas région, each in its own CRS."""
-    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]   # a unit without a polygon is not drawn
-    region = gdf["code_region"].astype("string").fillna("") if "code_region" in gdf else pd.Series("", index=gdf.index)
+    """The polygons of the mainland ("metropole") and of each overseas région, each in its own CRS."""
+    # the polygons alone: filtering a whole layer copies its sixty columns (1.3 s nationally)
+    region = (gdf["code_region"].astype(object).fillna("") if "code_region" in gdf else
+              pd.Series("", index=gdf.index, dtype=object)).to_numpy()
+    drawn = ~(gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()   # a unit without a polygon is not drawn
+    gdf = gpd.GeoDataFrame(geometry=gdf.geometry[drawn], crs=gdf.crs)
+    region = pd.Series(region[drawn], index=gdf.index)
     parts = {}
     mainland = gdf[~region.isin(list(OVERSEAS))]
     if len(mainland):
