@@ -22,6 +22,7 @@ from indicators.outputs import publish
 from indicators.stages.compute import Computed, RunOptions, compute
 from indicators.stages.stage_cache import StageCache, stages_dir
 from indicators.outputs.export import write_outputs
+from indicators.outputs.maps import preload_matplotlib
 from indicators.stages.classes import resolve_scheme
 from indicators.stages.methods import IFN_2023, METHODS
 from indicators.sources.registry import resolve_inputs
@@ -261,6 +262,7 @@ def run_local(given: dict[str, list[Path]], out_dir: Path, options: RunOptions,
         if previous is not None:
             map_if_missing(out_dir, publication)
             return {**previous, "a_jour": True}
+        preload_matplotlib()   # for the report maps, while the sources stage
         apes = [options.plateformes.ape_livreurs, options.plateformes.ape_vtc]
         staged, failures = stage_all(inputs, out_dir, apes)
         check_failures(inputs, staged, failures)

@@ -22,6 +22,7 @@ matplotlib draws without pyplot (no global state, any thread), each class as one
 from __future__ import annotations
 
 import textwrap
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
@@ -61,6 +62,17 @@ SOURCE_LABELS = {"rp_": "Insee, recensement de la population", "filosofi_iris": 
 SIRENE_LABEL = SOURCE_LABELS["sirene_etablissements"]
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 7.2, 150
 SMALL_COUNT_MARKER = "x"   # on a QPV's dot (polygons are hatched instead)
+
+
+def preload_matplotlib() -> None:
+    """Import matplotlib's drawing modules on a thread, to be ready when the maps are drawn: the
+    import costs about 1.5 s of one core, which the stages, mostly DuckDB outside the GIL, leave
+    free (it is most of what a SIRENE-only refresh would otherwise wait for before its maps)."""
+    def load() -> None:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+
+    threading.Thread(target=load, name="matplotlib-preload", daemon=True).start()
 
 
 @dataclass
