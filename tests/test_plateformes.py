@@ -148,8 +148,13 @@ def test_over_representation_with_employed_residents(synthetic, tmp_path):
                         "P16_ACTOCC15P": (pop["pop"] * 0.4).round(3).astype(str),
                         "P16_CHOM1564": (pop["pop"] * 0.05).round(3).astype(str),
                         "P16_ACT1564": (pop["pop"] * 0.45).round(3).astype(str)})
-    act_zip = write_zip(tmp_path / "base-ic-activite-residents-2016.zip", {"base-ic-activite-residents-2016.CSV": csv_text(act)})
+    # a made-up file is marked as one (the registry's rule), so the run labels it synthetic
+    fixture = tmp_path / "activite_inventee"
+    fixture.mkdir()
+    act_zip = write_zip(fixture / "base-ic-activite-residents-2016.zip", {"base-ic-activite-residents-2016.CSV": csv_text(act)})
+    (fixture / "SYNTHETIQUE.json").write_text('{"synthetic": true, "why": "test fixture: 40 % of population"}')
     report = run_local({**_inputs(paths), "rp_activite": [act_zip]}, tmp_path / "out", RunOptions())
+    assert all(f["synthetic"] for f in report["inputs"]["rp_activite"]["files"])
     synthese = pd.read_csv(tmp_path / "out" / "plateformes_synthese.csv").set_index("profession")
     qpv = gpd.read_parquet(tmp_path / "out" / "qpv.parquet")
     regions = gpd.read_parquet(tmp_path / "out" / "regions.parquet")
