@@ -22,14 +22,10 @@ from pathlib import Path
 
 from indicators import PACKAGE_DIR, SQL_DIR, __version__
 from indicators.outputs import publish
+from indicators.outputs.publish import state_dir   # <out>/.fragilite: one definition (lock.STATE_DIR)
 from indicators.sources.registry import sha256_of
 
-STATE_DIR = ".fragilite"
 _MEMO_LOCK = threading.Lock()
-
-
-def state_dir(out_dir: Path) -> Path:
-    return Path(out_dir) / STATE_DIR
 
 
 def _load(path: Path) -> dict:

@@ -128,13 +128,12 @@ def sources_line(provenance: dict, prefixes: tuple[str, ...]) -> str:
 def split_territories(gdf: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
     """The polygons of the mainland ("metropole") and of each overseas région, each in its own CRS."""
     # the polygons alone: filtering a whole layer copies its sixty columns (1.3 s nationally)
-    region = (gdf["code_region"].astype(object).fillna("") if "code_region" in gdf else
-              pd.Series("", index=gdf.index, dtype=object)).to_numpy()
+    region = (gdf["code_region"].astype(object).fillna("").to_numpy() if "code_region" in gdf else
+              np.full(len(gdf), "", dtype=object))
     drawn = ~(gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()   # a unit without a polygon is not drawn
-    gdf = gpd.GeoDataFrame(geometry=gdf.geometry[drawn], crs=gdf.crs)
-    region = pd.Series(region[drawn], index=gdf.index)
+    gdf, region = gpd.GeoDataFrame(geometry=gdf.geometry[drawn], crs=gdf.crs), region[drawn]
     parts = {}
-    mainland = gdf[~region.isin(list(OVERSEAS))]
+    mainland = gdf[~np.isin(region, list(OVERSEAS))]
     if len(mainland):
         parts["metropole"] = _in_crs(mainland, MAINLAND_CRS)
     for code, (_, epsg) in OVERSEAS.items():
@@ -252,9 +251,8 @@ class Rings:
         rings, ring_part = shapely.get_rings(parts, return_index=True)
         coords, ring = shapely.get_coordinates(rings, return_index=True)
         codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
-        first = np.r_[True, ring[1:] != ring[:-1]] if len(ring) else np.empty(0, dtype=bool)
-        codes[first] = MplPath.MOVETO
-        codes[np.r_[first[1:], True] if len(ring) else first] = MplPath.CLOSEPOLY
+        codes[np.diff(ring, prepend=-1) != 0] = MplPath.MOVETO       # a ring's first vertex
+        codes[np.diff(ring, append=-1) != 0] = MplPath.CLOSEPOLY     # and its last
         return cls(coords, codes, present[part_unit[ring_part[ring]]])
 
     def path(self, units: np.ndarray | None = None):
@@ -322,11 +320,10 @@ def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: se
     if no_data:
         handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=NO_DATA_LABEL))
     if flagged:
-        label = flagged
         handles.append(Line2D([], [], linestyle="none", marker=SMALL_COUNT_MARKER, color=UNRELIABLE_COLOUR,
-                              markeredgewidth=0.8, markersize=5, label=label) if points else
+                              markeredgewidth=0.8, markersize=5, label=flagged) if points else
                        Patch(facecolor="white", edgecolor=UNRELIABLE_COLOUR, hatch="//////", linewidth=0.4,
-                             label=label))
+                             label=flagged))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.72, 0.86), frameon=False, fontsize=7.5,
                title="Classes", title_fontsize=8.5, alignment="left")
 
