@@ -1,6 +1,6 @@
 -- Weights IRIS x QPV: the share of each IRIS's population that lives in each QPV (METHODS 3).
--- Reads the pieces of weights/iris_qpv_pieces.sql (w_pairs, w_ci, w_in, in a fixed order) and
--- z_iris, z_cover(geom) what the cells cover (empty table: a national file, which covers
+-- Reads the pieces (w_pairs of weights/iris_qpv_pieces.sql; w_ci and w_in, the cells cut by the
+-- IRIS and the QPVs, of stages/carreaux.py; each in a fixed order), z_iris, z_cover(geom) what the cells cover (empty table: a national file, which covers
 -- everything). Parameter $seuil (default 0.9). Run in one thread (allocation.py), so that
 -- every sum adds its terms in the same order at every run: the same inputs, the same bytes.
 --
@@ -18,7 +18,7 @@
 
 CREATE OR REPLACE TABLE w_pieces AS
 WITH ci AS (
-    SELECT idcar, ind, cell_area, code_iris, ST_Area(geom) AS a FROM w_ci
+    SELECT idcar, ind, cell_area, code_iris, a FROM w_ci
 ),
 inq AS (
     SELECT idcar, code_iris, sum(a) AS a_in FROM w_in GROUP BY idcar, code_iris
