@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from indicators.stages.allocation import ZONES, _register
-from indicators.stages.geometry import to_epsg
+from indicators.stages.allocation import ZONES
+from indicators.stages.points import place
 from indicators.db import run_sql
 from indicators.stages.stage_cache import StageCache, StageResult
 from indicators.stages.levels import LEVEL_KEY
@@ -19,7 +19,6 @@ from indicators.stages.options import PlatformRule  # noqa: F401  (its home was 
 PROFESSIONS = ["livreurs", "vtc"]
 # the legal CRSs of French territories, and the lon/lat and web-mercator ones a file may use
 EPSG_CONNUS = [2154, 5490, 2972, 2975, 4471, 4467, 4326, 3857, 27572]
-PREFIXES = {"metropole": [], "971": ["971"], "972": ["972"], "973": ["973"], "974": ["974"], "976": ["976"]}
 
 
 def present(staged: dict[str, str]) -> bool:
@@ -46,20 +45,14 @@ def locate(con, rule: PlatformRule, liste: str, iris_src: pd.DataFrame, qpv_src:
     params = rule.params(liste)
     run_sql(con, "plateformes/etablissements", params=params)
     run_sql(con, "plateformes/localisation", params={**params, "epsg_connus": EPSG_CONNUS})
-    con.execute("CREATE OR REPLACE TABLE pf_poly (siret VARCHAR, iris_polygone VARCHAR, qpv_polygone VARCHAR)")
-    iris_src = iris_src.assign(zone=iris_src["code_departement"].map(lambda d: d if d in ZONES else "metropole"))
-    for zone, part in iris_src.groupby("zone"):
-        epsg = ZONES[zone]
-        _register(con, "z_iris", part[["code_iris"]].reset_index(drop=True),
-                  to_epsg(np.asarray(part["geometry"], dtype=object), part["epsg"].to_numpy(), epsg))
-        if qpv_src is not None and len(qpv_src):
-            _register(con, "z_qpv", qpv_src[["code_qpv"]].reset_index(drop=True),
-                      to_epsg(np.asarray(qpv_src["geometry"], dtype=object), qpv_src["epsg"].to_numpy(), epsg))
-        else:
-            _register(con, "z_qpv", pd.DataFrame({"code_qpv": pd.Series(dtype=str)}), np.empty(0, dtype=object))
-        run_sql(con, "plateformes/points_zone", params={"epsg_zone": epsg, "epsg_connus": EPSG_CONNUS,
-                                                         "prefixes": PREFIXES[zone] or ["---"], "zone": zone})
-        con.execute("INSERT INTO pf_poly SELECT * FROM pf_zone")
+    points = con.execute("SELECT siret, px, py, pepsg, code_commune FROM pf_points "
+                         "WHERE px IS NOT NULL AND py IS NOT NULL AND list_contains($known, pepsg)",
+                         {"known": EPSG_CONNUS}).df()
+    pf_poly = place(points, iris_src, qpv_src, ZONES)
+    con.register("pf_poly_df", pf_poly)
+    con.execute("CREATE OR REPLACE TABLE pf_poly AS SELECT siret, CAST(iris_polygone AS VARCHAR) AS iris_polygone, "
+                "CAST(qpv_polygone AS VARCHAR) AS qpv_polygone FROM pf_poly_df")
+    con.unregister("pf_poly_df")
     if qpv_src is None:
         con.execute("UPDATE pf_poly SET qpv_polygone = NULL")
     run_sql(con, "plateformes/final")
