@@ -75,3 +75,14 @@ def test_candidates_keep_every_iris_that_can_matter(ground):
     second = np.unique(shapely.STRtree(reach).query(igeom, predicate="intersects")[0])
     assert set(first) <= set(kept) and set(second) <= set(kept)
     assert len(kept) < 0.5 * len(iris)
+
+
+def test_candidates_skip_empty_polygons(ground):
+    """A unit whose repaired polygon is empty has no envelope: it is no candidate, and the others'
+    indices still point at the right IRIS."""
+    iris, igeom, _, qgeom, _ = ground
+    geoms = np.asarray(iris["geometry"]).copy()
+    whole = candidates(geoms, iris["epsg"].to_numpy(), qgeom, 3035)
+    geoms[whole[0]] = shapely.Polygon()
+    kept = candidates(geoms, iris["epsg"].to_numpy(), qgeom, 3035)
+    assert whole[0] not in kept and set(kept) == set(whole) - {whole[0]}
