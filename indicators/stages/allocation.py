@@ -79,7 +79,8 @@ def zone_weights(con, part: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFrame
     cut, any_cell, useful = zone_cells(cells, igeom, useful, env, epsg)
     _register(con, "z_qpv", pd.DataFrame({"code_qpv": qcodes}), qz)
     _register(con, "z_iris", pd.DataFrame({"code_iris": codes[useful]}), igeom[useful])
-    _register(con, "z_cover", pd.DataFrame(index=range(len(cover := cover_of(any_cell, emprise, epsg)))), cover)
+    cover = cover_of(any_cell, emprise, epsg)
+    _register(con, "z_cover", pd.DataFrame(index=range(len(cover))), cover)
     register_pieces(con, cut, codes[useful], qz, qcodes)
     run_sql(con, "weights/iris_qpv_pieces")
     with one_thread(con):   # the same sums in the same order: the same weights at every run

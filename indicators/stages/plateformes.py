@@ -53,8 +53,6 @@ def locate(con, rule: PlatformRule, liste: str, iris_src: pd.DataFrame, qpv_src:
     con.execute("CREATE OR REPLACE TABLE pf_poly AS SELECT siret, CAST(iris_polygone AS VARCHAR) AS iris_polygone, "
                 "CAST(qpv_polygone AS VARCHAR) AS qpv_polygone FROM pf_poly_df")
     con.unregister("pf_poly_df")
-    if qpv_src is None:
-        con.execute("UPDATE pf_poly SET qpv_polygone = NULL")
     run_sql(con, "plateformes/final")
     return StageResult(tables=KEPT_TABLES)
 

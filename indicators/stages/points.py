@@ -15,7 +15,7 @@ import shapely
 from indicators.stages.geometry import to_epsg, transform_xy
 
 # overseas zones are chosen by the commune code's prefix; the rest is the mainland
-PREFIXES = {"971": "971", "972": "972", "973": "973", "974": "974", "976": "976"}
+OVERSEAS = ["971", "972", "973", "974", "976"]
 
 
 def place(points: pd.DataFrame, iris_src: pd.DataFrame, qpv_src: pd.DataFrame | None,
@@ -27,7 +27,7 @@ def place(points: pd.DataFrame, iris_src: pd.DataFrame, qpv_src: pd.DataFrame | 
     iris_zone = iris_src["code_departement"].map(lambda d: d if d in zones else "metropole")
     prefix = points["code_commune"].fillna("").str[:3]
     # 975, 977, 978 (Saint-Pierre-et-Miquelon, the Antilles' collectivités) have no IRIS: no zone
-    point_zone = prefix.where(prefix.isin(list(PREFIXES)), np.where(prefix.str[:2] == "97", None, "metropole"))
+    point_zone = prefix.where(prefix.isin(OVERSEAS), np.where(prefix.str[:2] == "97", None, "metropole"))
     out = []
     for zone, part in iris_src.groupby(iris_zone):
         epsg = zones[zone]
