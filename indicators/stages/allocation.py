@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from indicators.db import run_sql, table_names
-from indicators.stages.carreaux import candidates, in_qpv, zone_cells
+from indicators.stages.carreaux import MARGIN, candidates, in_qpv, zone_cells
 from indicators.stages.geometry import to_epsg
 
 # each zone's legal CRS (where the establishments' coordinates are located: plateformes.py)
@@ -65,7 +65,9 @@ def zone_weights(con, part: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFrame
     """The weights of one zone's IRIS (`part`), computed in `epsg`; None when no QPV is near."""
     qz = to_epsg(np.asarray(qpv["geometry"], dtype=object), qpv["epsg"].to_numpy(), epsg)
     geoms, epsgs = np.asarray(part["geometry"], dtype=object), part["epsg"].to_numpy()
-    env = shapely.box(*shapely.total_bounds(to_epsg(shapely.envelope(geoms), epsgs, epsg)))
+    # the zone's ground, a superset: the envelopes' corners reprojected, a margin for their bent edges
+    x0, y0, x1, y1 = shapely.total_bounds(to_epsg(shapely.envelope(geoms), epsgs, epsg))
+    env = shapely.box(x0 - MARGIN, y0 - MARGIN, x1 + MARGIN, y1 + MARGIN)
     near = shapely.intersects(qz, env)
     if not near.any():
         return None

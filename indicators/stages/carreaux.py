@@ -15,6 +15,10 @@ import shapely
 
 from indicators.stages.geometry import to_epsg, transform_xy
 
+# metres around an envelope reprojected by its corners: its edges bend in another CRS, and a cell
+# (283 m across at most) on an IRIS near a QPV reaches that far
+MARGIN = 1_000.0
+
 
 def cell_squares(cells: pd.DataFrame, epsg: int | None = None) -> np.ndarray:
     """The cells' squares, in `epsg` if given. Neighbouring cells share their corners: each grid
@@ -143,5 +147,3 @@ def candidates(geoms: np.ndarray, epsgs: np.ndarray, qpv: np.ndarray, epsg: int)
     first = np.unique(tree.query(qpv, predicate="intersects")[1])
     return np.unique(tree.query(grown[first], predicate="intersects")[1])
 
-
-MARGIN = 1_000.0
