@@ -7,8 +7,9 @@ included, which is more than most changes move `run.py`'s rows. So a change is m
 each revision (a git worktree of it; `.` is the checkout as it stands) runs a full refresh, then
 the refresh after only the SIRENE files changed (the monthly case), round after round, the
 revisions alternating so that the machine's drift falls on all of them alike. Printed per run:
-wall and CPU seconds of the whole refresh and of its phases (check, stage, compute, export);
-last line, as JSON, each revision's median full and SIRENE-only wall time.
+wall and CPU seconds of the whole refresh and of its phases (check, stage, compute, export), and
+the peak RSS of the refresh's process tree; last line, as JSON, each revision's median full and
+SIRENE-only wall time and its largest peak RSS.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -56,12 +60,29 @@ print(json.dumps({{"wall": round(time.perf_counter() - w, 2), "cpu": round(time.
 
 
 def run_once(root: Path, data: Path, sirene: str, edition: str, out: Path) -> dict:
+    """One refresh in a process of its own: its JSON line, and the peak RSS of its process tree."""
     given = json.dumps({k: [str(p) for p in v] for k, v in inputs(data, sirene, edition).items()})
     code = CHILD.format(root=str(root), given=given, out=str(out))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
-    if done.returncode:
-        raise SystemExit(f"{root}: the refresh failed\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=stdout, stderr=stderr, text=True, cwd=root)
+        peak = peak_rss(proc)
+        if proc.returncode:
+            stderr.seek(0)
+            raise SystemExit(f"{root}: the refresh failed\n{stderr.read()[-3000:]}")
+        stdout.seek(0)
+        return {**json.loads(stdout.read().strip().splitlines()[-1]), "peak_mb": round(peak / 2**20)}
+
+
+def peak_rss(proc: subprocess.Popen) -> int:
+    """The largest RSS of the process and its children, sampled every 50 ms until it exits."""
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True)))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    return peak
 
 
 def checkouts(revisions: list[str], folder: Path) -> dict[str, Path]:
@@ -79,7 +100,7 @@ def checkouts(revisions: list[str], folder: Path) -> dict[str, Path]:
 
 def line(rev: str, kind: str, r: dict) -> str:
     parts = " ".join(f"{k} {v[0]:.1f} ({v[1]:.1f})" for k, v in r.items() if isinstance(v, list))
-    return f"{rev:<12} {kind:<12} wall {r['wall']:6.1f} cpu {r['cpu']:6.1f}   {parts}"
+    return f"{rev:<12} {kind:<12} wall {r['wall']:6.1f} cpu {r['cpu']:6.1f} peak {r['peak_mb']:5d} MB   {parts}"
 
 
 def main() -> None:
@@ -90,11 +111,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     previous, current = SIRENE_EDITIONS
-    times: dict[str, dict[str, list[float]]] = {rev: {"full": [], "sirene_only": []} for rev in args.revisions}
+    times: dict[str, dict[str, list[float]]] = {rev: {"full": [], "sirene_only": [], "peak_mb": []}
+                                                for rev in args.revisions}
     with tempfile.TemporaryDirectory(prefix="side-by-side-") as tmp:
         roots = checkouts(args.revisions, Path(tmp))
         try:
-            print("revision     refresh      wall (s) cpu (s)   phases: wall (cpu)")
+            print("revision     refresh      wall (s) cpu (s) peak RSS   phases: wall (cpu)")
             for n in range(args.rounds):
                 for rev, root in roots.items():
                     out = Path(tmp) / f"out-{n}-{rev.replace('/', '_')}"
@@ -104,11 +126,14 @@ def main() -> None:
                     print(line(rev, "sirene-only", monthly), flush=True)
                     times[rev]["full"].append(full["wall"])
                     times[rev]["sirene_only"].append(monthly["wall"])
+                    times[rev]["peak_mb"] += [full["peak_mb"], monthly["peak_mb"]]
         finally:
             for rev, root in roots.items():
                 if root != ROOT:
                     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(root)], check=False)
-    print(json.dumps({rev: {k: round(statistics.median(v), 2) for k, v in t.items()} for rev, t in times.items()}))
+    print(json.dumps({rev: {"full": round(statistics.median(t["full"]), 2),
+                            "sirene_only": round(statistics.median(t["sirene_only"]), 2),
+                            "peak_mb": max(t["peak_mb"])} for rev, t in times.items()}))
 
 
 if __name__ == "__main__":
