@@ -40,24 +40,16 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from dataset import DATASET_VERSION, SIRENE_EDITIONS, inputs  # noqa: E402
+from measure import peak_rss  # noqa: E402
 
 
 def measure(cmd: list[str], timeout: float | None = None) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MB) of the process and its children, exit code."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        if timeout and time.perf_counter() - start > timeout:
-            proc.kill()
-            return float("nan"), peak / 2**20, -9
-        time.sleep(0.05)
+    peak, killed = peak_rss(proc, timeout)
+    if killed:
+        return float("nan"), peak / 2**20, -9
     wall = time.perf_counter() - start
     if proc.returncode:
         sys.stderr.write(proc.stderr.read().decode()[-3000:])

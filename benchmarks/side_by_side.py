@@ -20,16 +20,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from dataset import SIRENE_EDITIONS, inputs  # noqa: E402
+from measure import peak_rss  # noqa: E402
 
 # Runs in the revision's code: the phases are timed by wrapping pipeline's functions where they exist
 CHILD = """
@@ -65,24 +63,12 @@ def run_once(root: Path, data: Path, sirene: str, edition: str, out: Path) -> di
     code = CHILD.format(root=str(root), given=given, out=str(out))
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen([sys.executable, "-c", code], stdout=stdout, stderr=stderr, text=True, cwd=root)
-        peak = peak_rss(proc)
+        peak, _ = peak_rss(proc)
         if proc.returncode:
             stderr.seek(0)
             raise SystemExit(f"{root}: the refresh failed\n{stderr.read()[-3000:]}")
         stdout.seek(0)
         return {**json.loads(stdout.read().strip().splitlines()[-1]), "peak_mb": round(peak / 2**20)}
-
-
-def peak_rss(proc: subprocess.Popen) -> int:
-    """The largest RSS of the process and its children, sampled every 50 ms until it exits."""
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, ps.memory_info().rss + sum(c.memory_info().rss for c in ps.children(recursive=True)))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    return peak
 
 
 def checkouts(revisions: list[str], folder: Path) -> dict[str, Path]:
