@@ -68,6 +68,18 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = Non
     return con
 
 
+def table_from_frame(con: duckdb.DuckDBPyConnection, name: str, frame, columns: str = "*") -> None:
+    """A table `name` made from a pandas frame (copied in: the frame may go), selecting `columns`
+    (SQL over the frame's columns: casts, conversions)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"refusing to interpolate {name!r} into SQL")
+    con.register(f"{name}_df", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {columns} FROM {name}_df")
+    finally:
+        con.unregister(f"{name}_df")
+
+
 def _only_comments(statement: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
 

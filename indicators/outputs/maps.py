@@ -209,8 +209,8 @@ class Territories:
         parts = split_territories(gdf)
         if coverage is None:
             coverage = int(shapely.get_num_coordinates(gdf.geometry.to_numpy()).sum()) <= COVERAGE_MAX_VERTICES
-        cache = cache or MapCache(None)
-        return cls(gdf, parts, "metropole" if "metropole" in parts else next(iter(parts), None), coverage, cache)
+        return cls(gdf, parts, "metropole" if "metropole" in parts else next(iter(parts), None), coverage,
+                   cache or MapCache(None))
 
     @cached_property
     def digest(self) -> str:

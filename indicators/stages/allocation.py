@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from indicators.db import run_sql, table_names
+from indicators.db import run_sql, table_from_frame, table_names
 from indicators.stages.carreaux import MARGIN, candidates, in_qpv, zone_cells
 from indicators.stages.geometry import to_epsg
 
@@ -32,13 +32,10 @@ def zone_of(departement: str) -> str:
 
 
 def _register(con, name: str, frame: pd.DataFrame, geoms: np.ndarray) -> None:
-    data = frame.copy()
-    data["wkb"] = shapely.to_wkb(geoms)
-    con.register(f"{name}_df", data)
-    cols = ", ".join(c for c in frame.columns)
-    sep = ", " if cols else ""
-    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols}{sep}ST_GeomFromWKB(CAST(wkb AS BLOB)) AS geom FROM {name}_df")
-    con.unregister(f"{name}_df")
+    """A table `name` of frame's columns and `geoms` as its geom column."""
+    cols = "".join(f"{c}, " for c in frame.columns)
+    table_from_frame(con, name, frame.assign(wkb=shapely.to_wkb(geoms)),
+                     f"{cols}ST_GeomFromWKB(CAST(wkb AS BLOB)) AS geom")
 
 
 def compute_weights(con, iris: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFrame | None,
@@ -110,10 +107,8 @@ def register_pieces(con, cut: pd.DataFrame, codes: np.ndarray, qz: np.ndarray, q
     w_ci = cut[["idcar", "ind", "cell_area", "code_iris", "a"]].sort_values(["idcar", "code_iris"])
     w_in = pd.DataFrame({"idcar": cut["idcar"].to_numpy()[piece], "code_iris": cut["code_iris"].to_numpy()[piece],
                          "code_qpv": qcodes[q], "a": area}).sort_values(["idcar", "code_iris", "code_qpv"])
-    for name, frame in (("w_ci", w_ci), ("w_in", w_in)):
-        con.register(f"{name}_df", frame.reset_index(drop=True))
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_df")
-        con.unregister(f"{name}_df")
+    table_from_frame(con, "w_ci", w_ci.reset_index(drop=True))
+    table_from_frame(con, "w_in", w_in.reset_index(drop=True))
 
 
 @contextmanager

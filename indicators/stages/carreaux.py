@@ -115,7 +115,6 @@ def pieces(cells: pd.DataFrame | None, squares: np.ndarray, igeom: np.ndarray, a
     square = cells["epsg"].to_numpy()[cell[cut]] == epsg      # exact squares: clipped by their rectangle
     x0, y0 = cells["x0"].to_numpy(float)[cell[cut]], cells["y0"].to_numpy(float)[cell[cut]]
     size = cells["size"].to_numpy(float)[cell[cut]]
-    geom = geom.copy()
     clip = shapely.lib.clip_by_rect            # one rectangle per call: shapely's wrapper takes scalars
     geom[cut[square]] = [clip(g, a, b, a + s, b + s) for g, a, b, s in
                          zip(igeom[at[cut[square]]], x0[square].tolist(), y0[square].tolist(), size[square].tolist())]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from indicators.stages.allocation import ZONES
 from indicators.stages.points import place
-from indicators.db import run_sql
+from indicators.db import run_sql, table_from_frame
 from indicators.stages.stage_cache import StageCache, StageResult
 from indicators.stages.levels import LEVEL_KEY
 from indicators.stages.options import PlatformRule  # noqa: F401  (its home was here)
@@ -48,11 +48,9 @@ def locate(con, rule: PlatformRule, liste: str, iris_src: pd.DataFrame, qpv_src:
     points = con.execute("SELECT siret, px, py, pepsg, code_commune FROM pf_points "
                          "WHERE px IS NOT NULL AND py IS NOT NULL AND list_contains($known, pepsg)",
                          {"known": EPSG_CONNUS}).df()
-    pf_poly = place(points, iris_src, qpv_src, ZONES)
-    con.register("pf_poly_df", pf_poly)
-    con.execute("CREATE OR REPLACE TABLE pf_poly AS SELECT siret, CAST(iris_polygone AS VARCHAR) AS iris_polygone, "
-                "CAST(qpv_polygone AS VARCHAR) AS qpv_polygone FROM pf_poly_df")
-    con.unregister("pf_poly_df")
+    # typed: a column of None alone (no QPV contours) would come in as an integer
+    table_from_frame(con, "pf_poly", place(points, iris_src, qpv_src, ZONES),
+                     "siret, CAST(iris_polygone AS VARCHAR) AS iris_polygone, CAST(qpv_polygone AS VARCHAR) AS qpv_polygone")
     run_sql(con, "plateformes/final")
     return StageResult(tables=KEPT_TABLES)
 

@@ -13,7 +13,7 @@ import shapely
 from indicators.stages.geometry import from_wkb, polygonal
 from indicators.stages.allocation import SEUIL_CLASSE, calibrate, compute_weights
 from indicators.stages.stage_cache import StageCache, StageResult, content_key
-from indicators.db import run_sql
+from indicators.db import run_sql, table_from_frame
 from indicators.sources.staging import read_staged
 from indicators.errors import FragiliteError
 
@@ -74,9 +74,7 @@ def build(con, staged: dict[str, str], liste: str, calibration: str, iris_geoms:
             raise FragiliteError("--qpv-calibration population needs the published QPV populations "
                                  f"(source {FIGURES[liste]})")
         weights = calibrate(weights, iris_pop, figures["population_officielle"])
-    con.register("poids_df", weights[["code_iris", "code_qpv", "poids"]])
-    con.execute("CREATE OR REPLACE TABLE poids AS SELECT * FROM poids_df")
-    con.unregister("poids_df")
+    table_from_frame(con, "poids", weights[["code_iris", "code_qpv", "poids"]])
     run_sql(con, "aggregates/qpv_parts")
     run_sql(con, "aggregates/ifn_counts", table="cnt_qpv", key="code_qpv", source="qpv_parts")
     run_sql(con, "aggregates/revenu_median", source="qpv_parts", key="code_qpv", target="rev_qpv")
