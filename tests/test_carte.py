@@ -147,6 +147,24 @@ def test_map_from_disk_offline_draws_iris_in_several_classes(carte_dir, browser)
         p.close()
 
 
+def test_the_title_names_a_region_only_for_the_departements_it_holds(carte_dir, browser):
+    """The sample holds 11 of Occitanie's 13 départements (not Haute-Garonne and Hérault): the
+    map's subtitle must not claim the whole région."""
+    p = Page(browser)
+    try:
+        subtitle = p.open((carte_dir / "index.html").as_uri()).inner_text("#sous-titre")
+        assert subtitle.startswith("Martinique, Occitanie (11 départements sur 13) · méthode "), subtitle
+    finally:
+        p.close()
+    regions = pd.DataFrame({"code_region": ["76", "02"], "nom_region": ["Occitanie", "Martinique"]})
+    whole = pd.DataFrame({"code_region": ["76"] * 13 + ["02"]})
+    assert carte_build.territory_name({"regions": regions, "departements": whole}) == "Martinique, Occitanie"
+    assert carte_build.territory_name({"regions": regions, "departements": whole.iloc[:3]}) == \
+        "Martinique, Occitanie (3 départements sur 13)"
+    five = pd.DataFrame({"code_region": ["76", "02", "11", "84", "93"], "nom_region": list("abcde")})
+    assert carte_build.territory_name({"regions": five, "departements": whole}) == "France"
+
+
 def _palette_colours_in(page, png: bytes) -> set[int]:
     """The class colours with more than 200 pixels in the screenshot (decoded by the browser's
     own canvas: no imaging library needed)."""

@@ -33,7 +33,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from indicators import __version__
+from indicators import PACKAGE_DIR, __version__
 from indicators.errors import FragiliteError
 from indicators.outputs import palette
 from indicators.outputs.carte import data as D
@@ -148,10 +148,22 @@ def zone_boxes(layers: dict[str, gpd.GeoDataFrame]) -> dict[str, list[float]]:
 
 
 def territory_name(layers: dict[str, pd.DataFrame]) -> str:
-    """The régions' names, up to four; "France" beyond (or when they have no names)."""
-    regions = layers["regions"]["nom_region"] if "regions" in layers else pd.Series(dtype="string")
-    names = sorted(regions.dropna().astype(str))
-    return "France" if not names or len(regions) > 4 else ", ".join(names)
+    """The régions' names, up to four; "France" beyond (or when they have no names). A région
+    whose départements are not all in the layers says how many are (the sample: "Occitanie (11
+    départements sur 13)"): its name alone would claim the whole région."""
+    if "regions" not in layers or len(layers["regions"]) > 4:
+        return "France"
+    regions = layers["regions"].dropna(subset=["nom_region"]).sort_values("nom_region")
+    if regions.empty:
+        return "France"
+    expected = pd.read_csv(PACKAGE_DIR / "resources" / "cog_departements.csv", sep=";", dtype=str)["REG"].value_counts()
+    present = (layers["departements"]["code_region"].value_counts() if "departements" in layers
+               else pd.Series(dtype="int64"))
+    names = []
+    for code, name in zip(regions["code_region"], regions["nom_region"].astype(str)):
+        n, m = int(present.get(code, 0)), int(expected.get(code, 0))
+        names.append(f"{name} ({n} départements sur {m})" if 0 < n < m else name)
+    return ", ".join(names)
 
 
 def config(layers, offered, legends, dictionary, report, mode, shards, boxes) -> dict:
