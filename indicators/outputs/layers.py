@@ -57,10 +57,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from indicators import PACKAGE_DIR
 from indicators.outputs.files import atomic_path
 from indicators.outputs.styles import CLASS_ATTRIBUTE, add_gpkg_style, qml
 from indicators.stages.geometry import from_wkb
+from indicators.stages.levels import cog
 from indicators.stages.deciles import SCORE_COLUMNS_2023, VALUE_COLUMNS_2023
 from indicators.stages.methods import BY_ID, IDS, IFN_2023, SCORES, class_column
 from indicators.stages.reliability import CENSUS_INDICATORS_2023, reliability_columns
@@ -111,7 +111,7 @@ def layer_columns(level: str, method: str) -> list[str]:
 
 
 def _names(kind: str) -> dict[str, str]:
-    table = pd.read_csv(PACKAGE_DIR / "resources" / f"cog_{kind}.csv", sep=";", dtype=str)
+    table = cog(kind)
     return dict(zip(table.iloc[:, 0], table["LIBELLE"]))
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from indicators import PACKAGE_DIR
 from indicators.db import run_sql
 from indicators.sources.readers.arcep import eligible_column
+from indicators.stages.levels import cog
 from indicators.stages.scoring import indicator_values
 from indicators.stages.deciles import (CUT_POINT_COLUMNS, NAMES_2023, SCORE_COLUMNS_2023, cut_point_table,
                                        read_cut_points, scores_from_cut_points, total, weighted_mean)
@@ -170,9 +170,8 @@ def _qpv(qpv: pd.DataFrame, weights: pd.DataFrame, iris: pd.DataFrame, iris_out:
 
 def territory_label(departements: list[str]) -> tuple[str, bool]:
     """What the loaded units cover, and whether it is all of France (every département of the COG)."""
-    cog = pd.read_csv(PACKAGE_DIR / "resources" / "cog_departements.csv", sep=";", dtype=str)["DEP"]
     loaded = sorted(set(departements))
-    if set(cog) <= set(loaded):
+    if set(cog("departements")["DEP"]) <= set(loaded):
         return "France entière", True
     return f"départements {', '.join(loaded)}", False
 

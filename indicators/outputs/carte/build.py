@@ -33,13 +33,14 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from indicators import PACKAGE_DIR, __version__
+from indicators import __version__
 from indicators.errors import FragiliteError
 from indicators.outputs import palette
 from indicators.outputs.carte import data as D
 from indicators.outputs.carte import geo
 from indicators.sources.registry import entry_is_synthetic
 from indicators.stages.deciles import INDICATORS_2023
+from indicators.stages.levels import cog
 from indicators.stages.methods import IFN_2023
 from indicators.outputs.explain import KEY, LEVEL_LABELS, LEVELS, RELIABILITY, indicator_meta, read_dictionary, score_meta
 
@@ -156,7 +157,7 @@ def territory_name(layers: dict[str, pd.DataFrame]) -> str:
     regions = layers["regions"].dropna(subset=["nom_region"]).sort_values("nom_region")
     if regions.empty:
         return "France"
-    expected = pd.read_csv(PACKAGE_DIR / "resources" / "cog_departements.csv", sep=";", dtype=str)["REG"].value_counts()
+    expected = cog("departements")["REG"].value_counts()
     present = (layers["departements"]["code_region"].value_counts() if "departements" in layers
                else pd.Series(dtype="int64"))
     names = []
