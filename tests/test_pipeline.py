@@ -57,6 +57,18 @@ def test_duckdb_reads_layers(sample_run):
     assert n == 12 and area > 0
 
 
+def test_layer_columns_are_all_compressed(sample_run):
+    """The geometry in zstd, every other column (the bbox covering's too) in snappy: a column
+    missing from the writer's per-column codecs would be written uncompressed."""
+    out, _ = sample_run
+    for layer in ("iris", "communes", "qpv"):
+        meta = pq.ParquetFile(out / f"{layer}.parquet").metadata
+        codecs = {meta.row_group(g).column(c).path_in_schema: meta.row_group(g).column(c).compression
+                  for g in range(meta.num_row_groups) for c in range(meta.num_columns)}
+        assert codecs.pop("geometry") == "ZSTD", layer
+        assert {"bbox.xmin", "bbox.ymax"} <= set(codecs) and set(codecs.values()) == {"SNAPPY"}, layer
+
+
 def test_every_input_iris_is_in_layer_or_rejects(sample_run):
     out, _ = sample_run
     rp = read_rp_iris(SAMPLE_DIR / "rp_population/2016/base-ic-evol-struct-pop-2016.zip", "rp_population").frame

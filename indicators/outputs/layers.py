@@ -208,12 +208,26 @@ def row_group_rows(geoms: np.ndarray) -> int:
     return max(MIN_ROW_GROUP_ROWS, int(ROW_GROUP_GEOMETRY_BYTES / per_row))
 
 
+# The geometry in zstd (WKB shrinks by two fifths), every other column in snappy: 180 small row
+# groups of a hundred columns are 19 000 column chunks, and zstd's cost per chunk doubled the
+# writing of the national IRIS layer (1.15 s -> 0.6 s) for 5 % of its bytes. Both codecs are read
+# by every Parquet reader (DuckDB, GDAL's Arrow driver, pyarrow, Polars).
+GEOMETRY_CODEC, ATTRIBUTE_CODEC = "zstd", "snappy"
+COVERING_COLUMNS = [f"bbox.{side}" for side in ("xmin", "ymin", "xmax", "ymax")]
+
+
+def column_codecs(gdf: gpd.GeoDataFrame) -> dict[str, str]:
+    """The codec of each Parquet column of the layer (pyarrow leaves unnamed ones uncompressed)."""
+    geometry = gdf.geometry.name
+    return {str(col): GEOMETRY_CODEC if col == geometry else ATTRIBUTE_CODEC for col in [*gdf.columns, *COVERING_COLUMNS]}
+
+
 def write_geoparquet(gdf: gpd.GeoDataFrame, target: Path) -> None:
     geoms = gdf.geometry.to_numpy()
     ordered = gdf.iloc[spatial_order(geoms)].reset_index(drop=True)
     with atomic_path(target) as tmp:
         ordered.to_parquet(tmp, index=False, schema_version="1.1.0", write_covering_bbox=True,
-                           compression="zstd", row_group_size=row_group_rows(geoms))
+                           compression=column_codecs(ordered), row_group_size=row_group_rows(geoms))
 
 
 # GeoPackage stores the time it was written; fixed, so that the same inputs give the same bytes
