@@ -40,6 +40,7 @@ def test_every_level_has_its_map_and_the_html_report_shows_them(sample_run):
         assert path.name == f"{level}_score_global.png"
         image = Image.open(path)
         assert image.format == "PNG" and image.size[0] >= 1200
+        assert image.mode == "RGB" and image.info["dpi"][0] == pytest.approx(150, abs=0.1)   # no alpha
         assert image.text["Title"].startswith("Score global de fragilité numérique")
         assert "Insee" in image.text["Source"] and "quintiles" in image.text["Description"]
         assert maps[level][0] in shown and f"]({maps[level][0]})" in markdown

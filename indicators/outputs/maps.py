@@ -372,10 +372,27 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
     footer = textwrap.wrap(f"Sources : {text.sources}.", 160) + text.extra + [f"Carte : fragilite, {text.date}."]
     fig.text(0.01, 0.015, "\n".join(footer), fontsize=6.5, va="bottom", color="#404040")
     description = " ".join(filter(None, [text.method, text.synthetic_line()]))
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white",
-                    metadata={"Software": None, "Title": title, "Source": text.sources, "Description": description})
+    save_png(fig, target, {"Title": title, "Source": text.sources, "Description": description})
     return target
+
+
+def save_png(fig, target: Path, metadata: dict[str, str]) -> None:
+    """The figure as an RGB PNG on white, with its texts in the PNG's chunks. RGB, not the RGBA
+    savefig writes: a map has no transparent pixel, and the alpha channel made the file a tenth
+    bigger and its encoding a third slower (a fifth of a national map's time)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    fig.set_facecolor("white")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    info = PngInfo()
+    for key, value in metadata.items():
+        info.add_text(key, value)   # iTXt (UTF-8) when not Latin-1, as matplotlib does
+    with atomic_path(target) as tmp:
+        Image.fromarray(rgb, "RGB").save(tmp, format="png", pnginfo=info, dpi=(DPI, DPI))
 
 
 def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out_dir: Path,
