@@ -196,3 +196,32 @@ def test_coverage_budget_and_what_is_not_a_coverage(monkeypatch):
         shapely.coverage_simplify(mixed.geometry.to_numpy(), 0.01)
     shapes = _simplified(mixed, 100, coverage=True)
     assert shapes[3].geom_type == "GeometryCollection" and shapely.equals(shapes[0], gdf.geometry.iloc[0])
+
+
+def test_prefetched_territories_are_those_made_on_demand_and_their_errors_are_raised(monkeypatch):
+    """write_maps simplifies the next layers on a thread (Territories.prefetch): the same rings
+    as made when asked, the same digest, and an error on that thread raised to the drawing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from indicators.outputs import maps
+
+    gdf = squares(10, [None] * 10)
+    asked = Territories.of(gdf)
+    with ThreadPoolExecutor(1) as pool:
+        ahead = Territories.of(gdf)
+        ahead.prefetch(pool)
+        rings, expected = ahead.rings("metropole", True), asked.rings("metropole", True)
+        assert np.array_equal(rings.coords, expected.coords) and np.array_equal(rings.unit, expected.unit)
+        assert ahead.digest == asked.digest and ahead._prefetched.done()
+
+        def broken(*args, **kwargs):
+            raise shapely.errors.GEOSException("TopologyException: side location conflict")
+
+        monkeypatch.setattr(maps, "_simplified", broken)
+        failing = Territories.of(gdf)
+        failing.prefetch(pool)
+        with pytest.raises(shapely.errors.GEOSException, match="side location conflict"):
+            failing.rings("metropole", True)
+        dots = Territories.of(gdf)
+        dots.prefetch(pool, polygons=False)   # a layer drawn as dots: its digest only
+        assert dots.digest == asked.digest and not dots._rings

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import textwrap
 import threading
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -195,7 +196,8 @@ class Territories:
     each platform rate) draws these, which nationally saves reprojecting and simplifying 49 000
     IRIS for each map. `coverage`: simplified as a coverage (None: when the layer has at most
     COVERAGE_MAX_VERTICES vertices). `cache`: where the simplified polygons are kept between
-    refreshes, under the layer's digest (MapCache.shapes)."""
+    refreshes, under the layer's digest (MapCache.shapes). `prefetch` prepares all of it on a
+    thread while the maps of the layers before are drawn."""
     layer: gpd.GeoDataFrame
     parts: dict[str, gpd.GeoDataFrame]
     main_key: str | None
@@ -203,6 +205,8 @@ class Territories:
     cache: MapCache = field(default_factory=lambda: MapCache(None))
     _shapes: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict)
     _rings: dict[tuple[str, bool], "Rings"] = field(default_factory=dict)
+    _digest: str | None = None
+    _prefetched: Future | None = None
 
     @classmethod
     def of(cls, gdf: gpd.GeoDataFrame, coverage: bool | None = None, cache: MapCache | None = None) -> "Territories":
@@ -212,23 +216,52 @@ class Territories:
         return cls(gdf, parts, "metropole" if "metropole" in parts else next(iter(parts), None), coverage,
                    cache or MapCache(None))
 
-    @cached_property
+    def prefetch(self, pool: Executor, polygons: bool = True) -> None:
+        """The digest and, if `polygons` (not for a layer drawn as dots), every territory's
+        rings, made on `pool`: simplifying is GEOS, which leaves the GIL to the maps being drawn
+        (nationally 1-3 s a layer). The methods below wait for it; its error is raised there."""
+        def prepare() -> None:
+            self._digest_of()
+            for key in self.parts if polygons else ():
+                self._rings_of(key, key == self.main_key)
+
+        self._prefetched = pool.submit(prepare)
+
+    def _wait(self) -> None:
+        if self._prefetched is not None:
+            self._prefetched.result()
+
+    @property
     def digest(self) -> str:
         """layer_digest: what the layer gives its maps besides classes and marks."""
-        return layer_digest(self.layer)
+        self._wait()
+        return self._digest_of()
+
+    def _digest_of(self) -> str:
+        if self._digest is None:
+            self._digest = layer_digest(self.layer)
+        return self._digest
 
     def shapes(self, key: str, main: bool) -> np.ndarray:
         """The territory's polygons simplified for the main frame or for an inset."""
+        self._wait()
+        return self._shapes_of(key, main)
+
+    def rings(self, key: str, main: bool) -> Rings:
+        self._wait()
+        return self._rings_of(key, main)
+
+    def _shapes_of(self, key: str, main: bool) -> np.ndarray:
         if (key, main) not in self._shapes:
             pixels = MAIN_PIXELS if main else INSET_PIXELS
             make = partial(_simplified, self.parts[key], pixels, self.coverage)
-            self._shapes[key, main] = (self.cache.shapes(self.digest, f"{key}/{pixels}/{self.coverage}", make)
+            self._shapes[key, main] = (self.cache.shapes(self._digest_of(), f"{key}/{pixels}/{self.coverage}", make)
                                        if self.cache.folder else make())
         return self._shapes[key, main]
 
-    def rings(self, key: str, main: bool) -> Rings:
+    def _rings_of(self, key: str, main: bool) -> Rings:
         if (key, main) not in self._rings:
-            self._rings[key, main] = Rings.of(self.shapes(key, main))
+            self._rings[key, main] = Rings.of(self._shapes_of(key, main))
         return self._rings[key, main]
 
 
@@ -461,12 +494,18 @@ def write_maps(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, provenance: d
     # between neighbours), simplified once for its own map and the QPVs'
     background = (Territories.of(layers["departements"], coverage=True, cache=cache)
                   if "qpv" in layers and "departements" in layers else None)
+    territories = {level: background if level == "departements" and background is not None else
+                   Territories.of(gdf, cache=cache) for level, gdf in layers.items()}
     written = {}
-    for level, gdf in layers.items():
-        paths = level_maps(level, gdf, {"score": score, "plateformes": rates}, out_dir,
-                           (bounds or {}).get(level), background if level == "qpv" else None,
-                           background if level == "departements" else None, cache, seuil)
-        written[level] = [str(p.relative_to(out_dir)) for p in paths]
+    # one thread simplifies the next layers' polygons (GEOS, no GIL) while this one draws (GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="map-shapes") as pool:
+        for level, layer in territories.items():
+            layer.prefetch(pool, polygons=level != "qpv")
+        for level, gdf in layers.items():
+            paths = level_maps(level, gdf, {"score": score, "plateformes": rates}, out_dir,
+                               (bounds or {}).get(level), background if level == "qpv" else None,
+                               territories[level], cache, seuil)
+            written[level] = [str(p.relative_to(out_dir)) for p in paths]
     if cache is not None:
         cache.prune()
     return written
