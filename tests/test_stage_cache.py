@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -93,3 +94,35 @@ def test_a_census_file_alone_changed_keeps_polygons_weights_and_platform_workers
     report = run_local({**february, "rp_familles": [changed]}, incremental, RunOptions())
     assert report["stats"]["etapes"] == {"counts": "computed", "polygones": "reused",
                                          "poids_iris_qpv": "reused", "plateformes": "reused"}
+
+
+ARCEP = SAMPLE_DIR / "arcep_fixe" / "2019" / "commune-debit-beta.csv"
+
+
+def test_arcep_alone_changed_recounts_and_gives_the_bytes_of_a_full_refresh(monthly, tmp_path):
+    """ARCEP's quarterly file alone changed: the counts (fixed coverage) are made again, the
+    polygons, the QPV weights and the platform workers are reused, and the outputs are those of
+    a full refresh on the same inputs."""
+    _, february, _, full, _ = monthly
+    quarter = tmp_path / "quarter"
+    shutil.copytree(full, quarter, symlinks=True)       # the monthly run's output folder, as left
+    changed = tmp_path / "arcep_fixe" / "2019" / ARCEP.name
+    changed.parent.mkdir(parents=True)
+    lines = ARCEP.read_text(encoding="utf-8").split("\n")
+    header = lines[1].split(";")
+    row = next(i for i, line in enumerate(lines) if line.startswith("81230;"))   # Rosières (Tarn)
+    cells = lines[row].split(";")
+    # its 315 premises at 8 Mbit/s become ineligible to high speed
+    cells[header.index("inel_hd")], cells[header.index("elig_hd8")] = cells[header.index("elig_hd8")], "0"
+    lines[row] = ";".join(cells)
+    changed.write_text("\n".join(lines), encoding="utf-8")
+    inputs = {**february, "arcep_fixe": [changed]}
+    report = run_local(inputs, quarter, RunOptions())
+    assert report["stats"]["etapes"] == {"counts": "computed", "polygones": "reused",
+                                         "poids_iris_qpv": "reused", "plateformes": "reused"}
+    before = gpd.read_parquet(full / "communes.parquet").set_index("code_commune")
+    after = gpd.read_parquet(quarter / "communes.parquet").set_index("code_commune")
+    assert before.loc["81230", "score_global"] != after.loc["81230", "score_global"]
+    run_local(inputs, tmp_path / "from_scratch", RunOptions())
+    a, b = _published(quarter), _published(tmp_path / "from_scratch")
+    assert a.keys() == b.keys() and [name for name in a if a[name] != b[name]] == []
