@@ -412,7 +412,7 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
 def save_png(fig, target: Path, metadata: dict[str, str]) -> None:
     """The figure as an RGB PNG on white, with its texts in the PNG's chunks. RGB, not the RGBA
     savefig writes: a map has no transparent pixel, and the alpha channel made the file a tenth
-    bigger and its encoding a third slower (a fifth of a national map's time)."""
+    bigger and its encoding slower (0.15-0.20 s against 0.10-0.14 s for a national map)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
