@@ -97,26 +97,46 @@ def test_a_census_file_alone_changed_keeps_polygons_weights_and_platform_workers
 
 
 ARCEP = SAMPLE_DIR / "arcep_fixe" / "2019" / "commune-debit-beta.csv"
+BPE = SAMPLE_DIR / "insee_bpe" / "2019" / "bpe19_ensemble_csv.zip"
 
 
-def test_arcep_alone_changed_recounts_and_gives_the_bytes_of_a_full_refresh(monthly, tmp_path):
-    """ARCEP's quarterly file alone changed: the counts (fixed coverage) are made again, the
-    polygons, the QPV weights and the platform workers are reused, and the outputs are those of
-    a full refresh on the same inputs."""
-    _, february, _, full, _ = monthly
-    quarter = tmp_path / "quarter"
-    shutil.copytree(full, quarter, symlinks=True)       # the monthly run's output folder, as left
-    changed = tmp_path / "arcep_fixe" / "2019" / ARCEP.name
+def _arcep_changed(folder: Path) -> Path:
+    """Rosières (Tarn): its 315 premises at 8 Mbit/s become ineligible to high speed."""
+    changed = folder / "arcep_fixe" / "2019" / ARCEP.name
     changed.parent.mkdir(parents=True)
     lines = ARCEP.read_text(encoding="utf-8").split("\n")
     header = lines[1].split(";")
-    row = next(i for i, line in enumerate(lines) if line.startswith("81230;"))   # Rosières (Tarn)
+    row = next(i for i, line in enumerate(lines) if line.startswith("81230;"))
     cells = lines[row].split(";")
-    # its 315 premises at 8 Mbit/s become ineligible to high speed
     cells[header.index("inel_hd")], cells[header.index("elig_hd8")] = cells[header.index("elig_hd8")], "0"
     lines[row] = ";".join(cells)
     changed.write_text("\n".join(lines), encoding="utf-8")
-    inputs = {**february, "arcep_fixe": [changed]}
+    return changed
+
+
+def _bpe_changed(folder: Path) -> Path:
+    """Rosières (Tarn) gets a police station (A101, a public service the counts read)."""
+    changed = folder / "insee_bpe" / "2019" / BPE.name
+    changed.parent.mkdir(parents=True)
+    with zipfile.ZipFile(BPE) as src, zipfile.ZipFile(changed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith(".csv"):
+                assert b"\n76;81;81230;81230;2019;A101;" not in data
+                data = data.rstrip(b"\n") + b"\n76;81;81230;81230;2019;A101;1\n"
+            dst.writestr(name, data)
+    return changed
+
+
+@pytest.mark.parametrize("source,change", [("arcep_fixe", _arcep_changed), ("insee_bpe", _bpe_changed)])
+def test_arcep_or_bpe_alone_changed_recounts_and_gives_the_bytes_of_a_full_refresh(monthly, tmp_path, source, change):
+    """ARCEP's quarterly file or BPE's yearly one alone changed: the counts (fixed coverage, public
+    services) are made again, the polygons, the QPV weights and the platform workers are reused,
+    and the outputs are those of a full refresh on the same inputs."""
+    _, february, _, full, _ = monthly
+    quarter = tmp_path / "quarter"
+    shutil.copytree(full, quarter, symlinks=True)       # the monthly run's output folder, as left
+    inputs = {**february, source: [change(tmp_path)]}
     report = run_local(inputs, quarter, RunOptions())
     assert report["stats"]["etapes"] == {"counts": "computed", "polygones": "reused",
                                          "poids_iris_qpv": "reused", "plateformes": "reused"}
