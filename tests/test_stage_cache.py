@@ -38,6 +38,15 @@ def _published(out: Path) -> dict[str, bytes]:
     return {**files, **{f"cartes_rapport/{p.name}": p.read_bytes() for p in sorted((out / "cartes_rapport").glob("*.png"))}}
 
 
+def _zip_edited(source: Path, target: Path, member: str, edit) -> Path:
+    """A copy of the zip `source` at `target`, its members whose name starts with `member` edited."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, edit(data) if name.startswith(member) else data)
+    return target
+
+
 @pytest.fixture(scope="module")
 def monthly(tmp_path_factory):
     root = tmp_path_factory.mktemp("monthly")
@@ -80,17 +89,14 @@ def test_the_two_months_count_differently(monthly):
 
 def test_a_census_file_alone_changed_keeps_polygons_weights_and_platform_workers(monthly, tmp_path):
     _, february, incremental, _, _ = monthly
-    changed = tmp_path / FAMILLES.name
-    with zipfile.ZipFile(FAMILLES) as src, zipfile.ZipFile(changed, "w") as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name.startswith("base-ic"):   # one household more in the first IRIS
-                lines = data.decode("utf-8").split("\n")
-                cells = lines[1].split(";")
-                cells[-4] = str(float(cells[-4]) + 1)
-                lines[1] = ";".join(cells)
-                data = "\n".join(lines).encode("utf-8")
-            dst.writestr(name, data)
+    def one_household_more(data: bytes) -> bytes:   # in the first IRIS
+        lines = data.decode("utf-8").split("\n")
+        cells = lines[1].split(";")
+        cells[-4] = str(float(cells[-4]) + 1)
+        lines[1] = ";".join(cells)
+        return "\n".join(lines).encode("utf-8")
+
+    changed = _zip_edited(FAMILLES, tmp_path / FAMILLES.name, "base-ic", one_household_more)
     report = run_local({**february, "rp_familles": [changed]}, incremental, RunOptions())
     assert report["stats"]["etapes"] == {"counts": "computed", "polygones": "reused",
                                          "poids_iris_qpv": "reused", "plateformes": "reused"}
@@ -116,16 +122,13 @@ def _arcep_changed(folder: Path) -> Path:
 
 def _bpe_changed(folder: Path) -> Path:
     """Rosières (Tarn) gets a police station (A101, a public service the counts read)."""
+    def police_station(data: bytes) -> bytes:
+        assert b"\n76;81;81230;81230;2019;A101;" not in data
+        return data.rstrip(b"\n") + b"\n76;81;81230;81230;2019;A101;1\n"
+
     changed = folder / "insee_bpe" / "2019" / BPE.name
     changed.parent.mkdir(parents=True)
-    with zipfile.ZipFile(BPE) as src, zipfile.ZipFile(changed, "w", zipfile.ZIP_DEFLATED) as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name.endswith(".csv"):
-                assert b"\n76;81;81230;81230;2019;A101;" not in data
-                data = data.rstrip(b"\n") + b"\n76;81;81230;81230;2019;A101;1\n"
-            dst.writestr(name, data)
-    return changed
+    return _zip_edited(BPE, changed, "bpe19", police_station)
 
 
 @pytest.mark.parametrize("source,change", [("arcep_fixe", _arcep_changed), ("insee_bpe", _bpe_changed)])

@@ -242,12 +242,8 @@ class Territories:
             self._digest = layer_digest(self.layer)
         return self._digest
 
-    def shapes(self, key: str, main: bool) -> np.ndarray:
-        """The territory's polygons simplified for the main frame or for an inset."""
-        self._wait()
-        return self._shapes_of(key, main)
-
     def rings(self, key: str, main: bool) -> Rings:
+        """The rings of the territory's polygons simplified for the main frame or for an inset."""
         self._wait()
         return self._rings_of(key, main)
 
