@@ -31,7 +31,7 @@ _MEMO_LOCK = threading.Lock()
 def _load(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError):   # a damaged memo (integrity.py) is rebuilt: files are hashed again
         return {}
 
 

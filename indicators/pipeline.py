@@ -12,11 +12,11 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from indicators import cache
+from indicators import cache, integrity
 from indicators.lock import OutputLock
 from indicators.outputs import publish
 from indicators.stages.compute import Computed, RunOptions, compute
@@ -154,14 +154,39 @@ def stage_cached(source_id: str, paths: list[Path], out_dir: Path, apes: list[st
     against = [f["sha256"] for f in keys.files] if keys is not None else None
     slot = cache.staging_slot(out_dir, source_id, paths, hashes, apes, against)
     marker = slot / "staged.json"
+    note = None
     if marker.exists():
-        staged = Staged(**json.loads(marker.read_text(encoding="utf-8")))
-        return replace(staged, files=flag_synthetic(source_id, staged.files))
+        try:
+            kept = json.loads(marker.read_text(encoding="utf-8"))
+            integrity.check(slot, kept.pop("fichiers", None))
+            staged = Staged(**{**kept, "path": _in_slot(kept["path"], slot), "extras": _in_slot(kept["extras"], slot)})
+        except (integrity.DamagedEntry, ValueError, TypeError, KeyError) as exc:
+            note = f"staged again: its kept copy was damaged ({exc})"
+        else:
+            return replace(staged, files=flag_synthetic(source_id, staged.files))
     shutil.rmtree(slot, ignore_errors=True)
     staged = stage_source(source_id, paths, slot, apes, hashes, keys)
-    marker.write_text(staged.to_json(), encoding="utf-8")   # written last: a crash leaves no marker
+    # written last, with the sizes of what it vouches for (a crash leaves no marker), its paths
+    # relative to the slot (an output folder can be moved or mounted elsewhere)
+    record = {**asdict(staged), "path": _in_slot(staged.path, slot, relative=True),
+              "extras": _in_slot(staged.extras, slot, relative=True), "fichiers": integrity.sizes(slot)}
+    marker.write_text(json.dumps(record), encoding="utf-8")
     cache.prune_staging(slot)
-    return staged
+    return replace(staged, note=note)
+
+
+def _in_slot(paths, slot: Path, relative: bool = False):
+    """A staged path, list of paths or extras' dict of them, made relative to the staging slot,
+    or back (relative=False) absolute in it."""
+    if isinstance(paths, dict):
+        return {k: _in_slot(v, slot, relative) for k, v in paths.items()}
+    if isinstance(paths, list):
+        return [_in_slot(p, slot, relative) for p in paths]
+    if paths is None:
+        return None
+    if relative:
+        return Path(paths).relative_to(slot).as_posix() if Path(paths).is_relative_to(slot) else paths
+    return str(slot / paths)   # an absolute path stays as it is (Path's / operator)
 
 
 def complete_with_empty(paths: dict[str, str], work_dir: Path) -> dict[str, str]:
@@ -179,6 +204,8 @@ def provenance_of(staged: list[Staged]) -> dict:
         out[s.source] = {"millesime": s.millesime, "files": s.files, "rows": s.rows}
         if s.rows_read is not None:   # rows read before the trades / keys filter (SIRENE)
             out[s.source]["rows_read"] = s.rows_read
+        if s.note:   # said in the run report's notes (export.py)
+            out[s.source]["note"] = s.note
     return out
 
 

@@ -149,3 +149,46 @@ def test_arcep_or_bpe_alone_changed_recounts_and_gives_the_bytes_of_a_full_refre
     run_local(inputs, tmp_path / "from_scratch", RunOptions())
     a, b = _published(quarter), _published(tmp_path / "from_scratch")
     assert a.keys() == b.keys() and [name for name in a if a[name] != b[name]] == []
+
+
+def _damage(out: Path) -> None:
+    """What a power cut can leave in a folder's caches (indicators/integrity.py): files renamed
+    into place but never flushed, empty, short, or zeroed at their full size."""
+    state = out / ".fragilite"
+    (next(state.glob("stages/counts-*")) / "cnt_iris.parquet").write_bytes(b"")
+    staged = next(state.glob("staging/contours_iris-*/staging/contours_iris.parquet"))
+    staged.write_bytes(staged.read_bytes()[:1000])
+    score_map = (out / "cartes_rapport" / "iris_score_global.png").read_bytes()
+    kept = next(p for p in state.glob("stages/cartes/*.png") if p.read_bytes() == score_map)
+    kept.write_bytes(bytes(len(score_map)))
+    for shapes in state.glob("stages/cartes/*.formes.parquet"):
+        shapes.write_bytes(b"")
+
+
+def test_damaged_caches_are_made_again_said_and_give_the_same_bytes(monthly, tmp_path):
+    """A folder whose caches were damaged, and moved elsewhere (the original out of reach, so that
+    nothing is read from it): the next refresh makes each damaged entry again and says so in its
+    report; the one after gives the bytes of a full refresh."""
+    _, february, _, full, _ = monthly
+    moved = tmp_path / "moved"
+    shutil.copytree(full, moved, symlinks=True)
+    _damage(moved)
+    january = _sirene_month(7, tmp_path / "m1")
+    away = full.with_name(full.name + "-away")
+    full.rename(away)
+    try:
+        report = run_local(january, moved, RunOptions())
+        second = run_local(february, moved, RunOptions())
+    finally:
+        away.rename(full)
+    assert report["stats"]["etapes"]["counts"] == "computed"
+    notes = "\n".join(report["notes"])
+    assert "stage counts: its kept result was damaged (cnt_iris.parquet has 0 bytes" in notes
+    assert "contours_iris: staged again: its kept copy was damaged (contours_iris.parquet has 1000 bytes" in notes
+    assert ".png is not a whole png file" in notes and ".formes.parquet is not a whole parquet file" in notes
+    assert report["cartes_reprises"] < len(report["cartes"])   # the damaged score map was drawn, not copied
+    assert second["stats"]["etapes"] == {"counts": "reused", "polygones": "reused", "poids_iris_qpv": "reused",
+                                         "plateformes": "computed"}
+    assert not [n for n in second["notes"] if "damaged" in n]
+    a, b = _published(moved), _published(full)
+    assert a.keys() == b.keys() and [name for name in a if a[name] != b[name]] == []

@@ -81,7 +81,7 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
         "crs": f"EPSG:{computed.epsg}",
         "inputs": provenance,
         "stats": computed.stats,
-        "notes": computed.notes,
+        "notes": [*computed.notes, *cache_notes(provenance, map_cache)],
         "echecs": list(failures or []),
         "outputs": {level: {**info, "sha256": sha256_of(out_dir / Path(info.get("parquet") or info["csv"]).name)}
                     for level, info in written.items()},
@@ -91,6 +91,16 @@ def write_outputs(computed: Computed, out_dir: Path, method: str, reference: str
     }
     write_reports(report, out_dir)
     return report
+
+
+def cache_notes(provenance: dict, map_cache: MapCache) -> list[str]:
+    """What this refresh made again because its kept copy was damaged (integrity.py): staged
+    sources (the stages' own are in computed.notes) and report maps."""
+    notes = [f"{sid}: {info['note']}" for sid, info in provenance.items() if info.get("note")]
+    if map_cache.damaged:
+        notes.append(f"report maps: kept files damaged, made again ({'; '.join(map_cache.damaged[:5])}"
+                     + (f"; {len(map_cache.damaged) - 5} more)" if len(map_cache.damaged) > 5 else ")"))
+    return notes
 
 
 def write_layers(layers: dict[str, gpd.GeoDataFrame], out_dir: Path, bounds: dict[str, list[float] | None],

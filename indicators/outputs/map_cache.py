@@ -14,6 +14,9 @@ Each layer's polygons simplified for drawing are kept there too (`<key>.formes.p
 under the layer's digest: a refresh where only SIRENE changed draws the platform-worker maps on
 the same polygons, which nationally took a second or two to simplify (the départements under the
 QPVs as a coverage).
+
+A kept file that is not whole (integrity.py: a power cut after it was renamed) is made again and
+listed in `damaged`, which the run report's notes give.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import pyarrow.parquet as pq
 import pandas as pd
 import shapely
 
+from indicators.integrity import file_damage
 from indicators.outputs.files import atomic_path
 
 HERE = Path(__file__).resolve().parent
@@ -75,6 +79,7 @@ class MapCache:
         self.code = _code() if folder is not None else ""
         self.used: set[str] = set()
         self.reused = 0
+        self.damaged: list[str] = []   # kept files found damaged and made again: what was wrong
 
     def key(self, layer: str, series: list[pd.Series], *parts) -> str:
         """layer: layer_digest; series: what colours and marks the units (classes, flags)."""
@@ -91,7 +96,7 @@ class MapCache:
             return draw()
         self.used.add(key)
         kept = self.folder / f"{key}.png"
-        if kept.exists():
+        if self._whole(kept):
             with atomic_path(target) as tmp:
                 shutil.copyfile(kept, tmp)
             self.reused += 1
@@ -109,13 +114,25 @@ class MapCache:
         stem = hashlib.sha256(f"{self.code}/{layer}/{name}".encode()).hexdigest()[:32] + ".formes"
         self.used.add(stem)
         kept = self.folder / f"{stem}.parquet"
-        if kept.exists():
-            return shapely.from_wkb(pq.read_table(kept).column("wkb").to_numpy(zero_copy_only=False))
+        if self._whole(kept):
+            try:
+                return shapely.from_wkb(pq.read_table(kept).column("wkb").to_numpy(zero_copy_only=False))
+            except (OSError, ValueError, KeyError, pa.ArrowException, shapely.errors.GEOSException) as exc:
+                self.damaged.append(f"{kept.name}: {exc}")
         shapes = make()
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(kept) as tmp:
             pq.write_table(pa.table({"wkb": pa.array(shapely.to_wkb(shapes), pa.binary())}), tmp)
         return shapes
+
+    def _whole(self, kept: Path) -> bool:
+        """Whether a kept file can be used; one that is there but not whole is noted."""
+        if not kept.exists():
+            return False
+        why = file_damage(kept)
+        if why is not None:
+            self.damaged.append(why)
+        return why is None
 
     def prune(self) -> None:
         """Forget the maps this refresh did not make."""

@@ -6,8 +6,7 @@ DuckDB (sql/staging/*.sql), so no DataFrame crosses a task boundary.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +35,7 @@ class Staged:
     rows: int
     extras: dict = None  # side tables of the source: name -> Parquet path
     rows_read: int | None = None   # rows in the files, when fewer are staged (SIRENE)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
+    note: str | None = None        # what this run had to do again (a damaged staged copy)
 
 
 # Readers handing back one table per file (`.frame`, `.millesime`), staged as the files' rows
@@ -206,7 +203,8 @@ def merge_staged(parts: list[Staged]) -> Staged:
     paths = [p for part in parts for p in listed(part.path)]
     read = [part.rows_read for part in parts]
     return Staged(first.source, paths, first.millesime, [f for part in parts for f in part.files],
-                  sum(part.rows for part in parts), extras, None if None in read else sum(read))
+                  sum(part.rows for part in parts), extras, None if None in read else sum(read),
+                  "; ".join(part.note for part in parts if part.note) or None)
 
 
 def stage_empty(source_id: str, work_dir: Path) -> Staged:

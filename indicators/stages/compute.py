@@ -110,6 +110,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     stats = {**run_stats(final, rejects, n_inputs, mednum_mode, pf_report, tables, options, deciles, smoothed),
              "sources_communales": origins, "etapes": stages.record, **described}
     stages.write_record()
+    notes.extend(stages.notes)
     return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats, in_memory)
 
 

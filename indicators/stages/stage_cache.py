@@ -11,7 +11,8 @@ rewrites the layers; the counts, the weights and the polygons come from here.
 Results are DuckDB tables (saved and restored in their row order, so that later sums add up in
 the same order and the layers come out byte-identical), pandas frames and a JSON of small values.
 `StageCache.record` says, per stage, whether it was `reused` or `computed` this run; it is in the
-run report (`stats.etapes`) and in `<out>/.fragilite/stages/last_run.json`.
+run report (`stats.etapes`) and in `<out>/.fragilite/stages/last_run.json`. A kept result whose
+files are not as written (integrity.py) is computed again, and `StageCache.notes` says why.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from indicators.db import table_names
+from indicators import integrity
 from indicators.lock import STATE_DIR
 from indicators.sources.staging import listed
 
@@ -79,6 +83,7 @@ class StageCache:
         self.root = Path(root) if root is not None else None
         self.code = code
         self.record: dict[str, str] = {}
+        self.notes: list[str] = []
 
     def key(self, *parts) -> str:
         payload = json.dumps([self.code, *parts], sort_keys=True, default=str)
@@ -89,9 +94,14 @@ class StageCache:
         restored into `con`), or computed now and kept."""
         slot = self.root / f"{stage}-{key}" if self.root is not None else None
         if slot is not None and (slot / "result.json").exists():
-            result = self._load(con, slot)
-            self.record[stage] = "reused"
-            return result
+            try:
+                result = self._load(con, slot)
+            except (integrity.DamagedEntry, duckdb.Error, OSError, ValueError, KeyError, pa.ArrowException) as exc:
+                self.notes.append(f"stage {stage}: its kept result was damaged ({exc}); computed again")
+                shutil.rmtree(slot, ignore_errors=True)
+            else:
+                self.record[stage] = "reused"
+                return result
         before = table_names(con)
         result = compute()
         if result.tables is None:
@@ -113,16 +123,25 @@ class StageCache:
         for name, frame in result.frames.items():
             frame.to_parquet(tmp / f"frame-{name}.parquet")
         (tmp / "result.json").write_text(json.dumps({"tables": result.tables, "frames": list(result.frames),
-                                                     "meta": result.meta}, default=str), encoding="utf-8")
+                                                     "meta": result.meta, "fichiers": integrity.sizes(tmp)}, default=str),
+                                         encoding="utf-8")
         shutil.rmtree(slot, ignore_errors=True)
         tmp.rename(slot)                                   # whole or absent: a crash leaves no half result
 
     @staticmethod
     def _load(con, slot: Path) -> StageResult:
         spec = json.loads((slot / "result.json").read_text(encoding="utf-8"))
-        for table in spec["tables"]:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{slot / table}.parquet')")
-        frames = {name: pd.read_parquet(slot / f"frame-{name}.parquet") for name in spec["frames"]}
+        integrity.check(slot, spec.get("fichiers"))
+        restored = []
+        try:
+            for table in spec["tables"]:
+                con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet('{slot / table}.parquet')")
+                restored.append(table)
+            frames = {name: pd.read_parquet(slot / f"frame-{name}.parquet") for name in spec["frames"]}
+        except Exception:
+            for table in restored:   # the stage will make them again
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            raise
         return StageResult(spec["tables"], frames, spec["meta"])
 
     def write_record(self) -> None:
