@@ -69,6 +69,18 @@ def test_layer_columns_are_all_compressed(sample_run):
         assert {"bbox.xmin", "bbox.ymax"} <= set(codecs) and set(codecs.values()) == {"SNAPPY"}, layer
 
 
+def test_only_text_columns_are_dictionary_encoded(sample_run):
+    """Codes and names in dictionaries (a few values, repeated); scores, rates and the geometry
+    plain: nearly all distinct, a dictionary only cost the writer time and the file bytes."""
+    out, _ = sample_run
+    meta = pq.ParquetFile(out / "iris.parquet").metadata
+    encodings = {meta.row_group(0).column(c).path_in_schema: set(meta.row_group(0).column(c).encodings)
+                 for c in range(meta.num_columns)}
+    dictionary = {name for name, kinds in encodings.items() if kinds & {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}}
+    assert {"code_iris", "nom_commune", "methode"} <= dictionary
+    assert not dictionary & {"geometry", "score_global", "population", "bbox.xmin"}
+
+
 def test_every_input_iris_is_in_layer_or_rejects(sample_run):
     out, _ = sample_run
     rp = read_rp_iris(SAMPLE_DIR / "rp_population/2016/base-ic-evol-struct-pop-2016.zip", "rp_population").frame
