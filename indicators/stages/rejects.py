@@ -63,7 +63,9 @@ def split(results: dict[str, pd.DataFrame], geometry: dict[str, pd.Series], terr
     rejects = [census]
     final: dict[str, pd.DataFrame] = {}
     for level, df in results.items():
-        df["wkb"] = df["code"].map(geometry[level])
+        # by position on the codes as objects: Series.map on the string dtype took 0.4 s for
+        # 49 000 IRIS nationally, ten times this
+        df["wkb"] = geometry[level].reindex(df["code"].to_numpy(dtype=object)).to_numpy()
         if territory:
             df = df[df["code_departement"].isin(territory)]
         final[level], rejected = split_level(level, df, reference, notes)
