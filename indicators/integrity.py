@@ -42,15 +42,11 @@ def file_damage(path: Path, size: int | None = None) -> str | None:
     return f"{path.name} is not a whole {path.suffix[1:]} file" if closing else None
 
 
-def damage(folder: Path, recorded: dict[str, int] | None) -> str | None:
-    """What is wrong with the entry at folder against its record (sizes()), or None."""
-    if recorded is None:
-        return "it has no record of its files"
-    return next(filter(None, (file_damage(folder / name, size) for name, size in recorded.items())), None)
-
-
 def check(folder: Path, recorded: dict[str, int] | None) -> None:
-    """Raise DamagedEntry when the entry at folder is not as recorded."""
-    why = damage(folder, recorded)
+    """Raise DamagedEntry, saying what is wrong, when the entry at folder is not as its record
+    (sizes()) says."""
+    if recorded is None:
+        raise DamagedEntry("it has no record of its files")
+    why = next(filter(None, (file_damage(folder / name, size) for name, size in recorded.items())), None)
     if why is not None:
         raise DamagedEntry(why)
