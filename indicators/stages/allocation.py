@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from indicators.db import run_sql, table_from_frame, table_names
+from indicators.stages import parallel
 from indicators.stages.carreaux import MARGIN, candidates, in_qpv, zone_cells
 from indicators.stages.geometry import to_epsg
 
@@ -81,8 +82,9 @@ def zone_weights(con, part: pd.DataFrame, qpv: pd.DataFrame, cells: pd.DataFrame
     cover = cover_of(any_cell, emprise, epsg)
     _register(con, "z_cover", pd.DataFrame(index=range(len(cover))), cover)
     register_pieces(con, cut, codes[useful], qz, qcodes)
-    run_sql(con, "weights/iris_qpv_pieces")
-    with one_thread(con):   # the same sums in the same order: the same weights at every run
+    with threads(con, parallel.THREADS):   # the overlay, its rows then sorted (its SQL says why)
+        run_sql(con, "weights/iris_qpv_pieces")
+    with threads(con, 1):   # the same sums in the same order: the same weights at every run
         run_sql(con, "weights/iris_qpv", params={"seuil": seuil})
     return con.sql("SELECT * FROM w_zone").df()
 
@@ -112,15 +114,15 @@ def register_pieces(con, cut: pd.DataFrame, codes: np.ndarray, qz: np.ndarray, q
 
 
 @contextmanager
-def one_thread(con):
-    """DuckDB on one thread for the block: its parallel sums add their terms in the order threads
-    finish, and floating-point addition is not associative."""
-    threads = con.sql("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
+def threads(con, n: int):
+    """DuckDB on n threads for the block. One for sums: its parallel sums add their terms in the
+    order threads finish, and floating-point addition is not associative."""
+    before = con.sql("SELECT current_setting('threads')").fetchone()[0]
+    con.execute(f"SET threads = {int(n)}")
     try:
         yield con
     finally:
-        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET threads = {int(before)}")
 
 
 def calibrate(weights: pd.DataFrame, iris_population: pd.Series, targets: pd.Series,

@@ -9,10 +9,13 @@ third of a general overlay; a cell of another CRS is reprojected and cut by an o
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import shapely
 
+from indicators.stages import parallel
 from indicators.stages.geometry import to_epsg, transform_xy
 
 # metres around an envelope reprojected by its corners: its edges bend in another CRS, and a cell
@@ -86,16 +89,16 @@ def zone_cells(cells: pd.DataFrame | None, igeom: np.ndarray, useful: np.ndarray
         todo = near[shapely.is_missing(made[near])]
         made[todo] = cell_squares(cells.iloc[todo], epsg)
         sq = made[near]
-        inside = shapely.intersects(sq, env)
+        inside = parallel.elementwise(partial(shapely.intersects, env), sq)
         near, sq = near[inside], sq[inside]
-        at, cell = shapely.STRtree(sq).query(igeom[iris], predicate="intersects")
+        at, cell = parallel.query(shapely.STRtree(sq), igeom[iris], "intersects")
         hit, cell = np.unique(cell, return_inverse=True)
         return near[hit], sq[hit], at, cell
 
     _, first, _, _ = squares_on(useful)
     if len(first):
         useful = useful.copy()
-        useful[np.unique(shapely.STRtree(first).query(igeom, predicate="intersects")[0])] = True
+        useful[np.unique(parallel.query(shapely.STRtree(first), igeom, "intersects")[0])] = True
     on, sq, at, cell = squares_on(useful)
     return pieces(cells.iloc[on], sq, igeom[useful], at, cell, epsg), any_cell, useful
 
@@ -111,18 +114,18 @@ def pieces(cells: pd.DataFrame | None, squares: np.ndarray, igeom: np.ndarray, a
                              "a": pd.Series(dtype=float), "geometry": pd.Series(dtype=object)})
     shapely.prepare(igeom)
     geom = squares[cell]
-    cut = np.flatnonzero(~shapely.contains(igeom[at], geom))
+    cut = np.flatnonzero(~parallel.elementwise(shapely.contains, igeom[at], geom, keys=at))   # `at` ascends (query)
     square = cells["epsg"].to_numpy()[cell[cut]] == epsg      # exact squares: clipped by their rectangle
     x0, y0 = cells["x0"].to_numpy(float)[cell[cut]], cells["y0"].to_numpy(float)[cell[cut]]
     size = cells["size"].to_numpy(float)[cell[cut]]
-    clip = shapely.lib.clip_by_rect            # one rectangle per call: shapely's wrapper takes scalars
-    geom[cut[square]] = [clip(g, a, b, a + s, b + s) for g, a, b, s in
-                         zip(igeom[at[cut[square]]], x0[square].tolist(), y0[square].tolist(), size[square].tolist())]
+    # shapely's clip_by_rect takes one rectangle; its ufunc takes one per geometry
+    x0, y0, size = x0[square], y0[square], size[square]
+    geom[cut[square]] = parallel.elementwise(shapely.lib.clip_by_rect, igeom[at[cut[square]]], x0, y0, x0 + size, y0 + size)
     other = cut[~square]
-    geom[other] = shapely.intersection(geom[other], igeom[at[other]])
+    geom[other] = parallel.elementwise(shapely.intersection, geom[other], igeom[at[other]])
     # clip_by_rect does not promise a valid result (none seen on national data): repaired, since
     # the QPV overlay that follows would fail on it
-    bad = cut[~shapely.is_valid(geom[cut])]
+    bad = cut[~parallel.elementwise(shapely.is_valid, geom[cut])]
     geom[bad] = shapely.make_valid(geom[bad])
     area = shapely.area(squares)
     return pd.DataFrame({"idcar": cells["idcar"].to_numpy()[cell], "ind": cells["ind"].to_numpy()[cell],
@@ -131,8 +134,8 @@ def pieces(cells: pd.DataFrame | None, squares: np.ndarray, igeom: np.ndarray, a
 
 def in_qpv(geom: np.ndarray, qpv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The parts of the pieces (`geom`) inside each QPV they touch: (piece, qpv, area) arrays."""
-    piece, q = shapely.STRtree(qpv).query(geom, predicate="intersects")
-    return piece, q, shapely.area(shapely.intersection(geom[piece], qpv[q]))
+    piece, q = parallel.query(shapely.STRtree(qpv), geom, "intersects")
+    return piece, q, shapely.area(parallel.elementwise(shapely.intersection, geom[piece], qpv[q]))
 
 
 def candidates(geoms: np.ndarray, epsgs: np.ndarray, qpv: np.ndarray, epsg: int) -> np.ndarray:
