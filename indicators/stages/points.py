@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from indicators.stages import parallel
 from indicators.stages.geometry import to_epsg, transform_xy
 
 # overseas zones are chosen by the commune code's prefix; the rest is the mainland
@@ -57,7 +58,7 @@ def smallest_code(points: np.ndarray, polygons: np.ndarray, codes: np.ndarray) -
     result = pd.Series([None] * len(points), dtype=object)
     if not len(points) or not len(polygons):
         return result
-    polygon, point = shapely.STRtree(points).query(polygons, predicate="contains")
+    polygon, point = parallel.query(shapely.STRtree(points), polygons, "contains")
     if len(point):
         best = pd.Series(codes[polygon]).groupby(point).min()
         result.iloc[best.index.to_numpy()] = best.to_numpy()
