@@ -1,11 +1,11 @@
-"""One vectorized GEOS call split over two cores, its result that of the whole call.
+"""One vectorized GEOS or PROJ call split over two cores, its result that of the whole call.
 
-shapely's vectorized functions release the GIL while GEOS loops, so two threads each taking a
-part of the array run on two cores. The IRIS x QPV weights are a chain of such calls (tree
-queries, containment, cuts) on one thread, a second or more each nationally, while the
-polygons are dissolved beside them: split, the chain finishes on the core the dissolve leaves
-free. Parts are contiguous and put back in order, so the arrays are those of one call.
-Small arrays are not split (a thread costs more than it saves).
+shapely's vectorized functions release the GIL while GEOS loops (pyproj's transforms while PROJ
+does), so two threads each taking a part of the array run on two cores. The IRIS x QPV weights
+are a chain of such calls (tree queries, containment, cuts, reprojection) on one thread, a
+second or more each nationally, while the polygons are dissolved beside them: split, the chain
+finishes on the core the dissolve leaves free. Parts are contiguous and put back in order, so
+the arrays are those of one call. Small arrays are not split (a thread costs more than it saves).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def query(tree: shapely.STRtree, geoms: np.ndarray, predicate: str, threads: int
     n = len(geoms)
     if threads < 2 or n < MIN_SPLIT // 10:   # a query is costly per input: split smaller arrays
         return tree.query(geoms, predicate=predicate)
-    tree.query(geoms[:1], predicate=predicate)   # GEOS builds its tree on the first query: once, here
+    tree.query(geoms[:1], predicate=predicate)   # a GEOS tree not built yet is built by a query: this one, alone
     parts = _parts(n, threads)
     with ThreadPoolExecutor(threads) as pool:
         done = list(pool.map(lambda part: tree.query(geoms[part], predicate=predicate), parts))
