@@ -74,24 +74,23 @@ def _project(x: np.ndarray, y: np.ndarray, source: int, target: int) -> np.ndarr
     return np.stack(_transformer(source, target, threading.get_ident()).transform(x, y), axis=1)
 
 
-def _projected(xy: np.ndarray, source: int, target: int) -> np.ndarray:
+def _projected(x: np.ndarray, y: np.ndarray, source: int, target: int) -> np.ndarray:
     """(n, 2) coordinates in `target`, halves on two cores (PROJ leaves the GIL): the same
     numbers, point by point."""
-    return parallel.elementwise(functools.partial(_project, source=int(source), target=int(target)),
-                                xy[:, 0], xy[:, 1])
+    return parallel.elementwise(functools.partial(_project, source=int(source), target=int(target)), x, y)
 
 
 def transform_xy(x: np.ndarray, y: np.ndarray, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
     if source == target:
         return x, y
-    xy = _projected(np.stack([x, y], axis=1), source, target)
+    xy = _projected(x, y, source, target)
     return np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
 
 
 def _transform(geoms: np.ndarray, source: int, target: int) -> np.ndarray:
     if source == target:
         return geoms
-    return shapely.transform(geoms, lambda xy: _projected(xy, source, target))
+    return shapely.transform(geoms, lambda xy: _projected(xy[:, 0], xy[:, 1], source, target))
 
 
 def to_epsg(geoms: np.ndarray, epsgs: np.ndarray, target: int) -> np.ndarray:
