@@ -11,9 +11,10 @@ import pytest
 import shapely
 
 from indicators.outputs.map_cache import MapCache
-from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _simplified, level_maps,
-                                     small_counts, sources_line, split_territories)
-from indicators.outputs.palette import CLASS_COLOURS, hex_to_rgb
+from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _legend, _simplified,
+                                     level_maps, small_counts, sources_line, split_territories)
+from indicators.outputs.palette import CLASS_COLOURS, RATE_LABELS, hex_to_rgb
+from indicators.stages.classes import classify
 from indicators.outputs.report_html import report_html
 
 LEVELS = ["iris", "communes", "epci", "departements", "regions", "qpv"]
@@ -130,6 +131,22 @@ def test_a_rate_map_marks_small_denominators_of_its_own_rate_at_the_run_threshol
     assert rate.units.tolist() == [True, False, False, True]      # no rate, nothing to mark
     assert "500 actifs occupés" in rate.label
     assert small_counts(layer.drop(columns=["actifs_occupes"]), "livreurs_pour_mille") is None
+
+
+def test_a_legend_gives_the_bounds_of_tied_quintiles():
+    """Nationally most communes have no rider: a rate's quintiles tie at 0 and make fewer than five
+    classes. Each class drawn must still say its values (a legend of bare class numbers cannot be
+    read), the class of zeros once ("0,0", not "0,0 – 0,0")."""
+    from matplotlib.figure import Figure
+
+    rates = pd.Series([0.0] * 45 + [float(i) for i in range(1, 56)])
+    classes, info = classify(rates, "quantiles")
+    assert sorted(classes.unique()) == [1, 2, 3, 4] and len(info["bornes"]) == 5
+    fig = Figure()
+    _legend(fig, info["bornes"], RATE_LABELS, set(classes.unique()), None, False)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    # percentiles 60 and 80 of the 100 values, linear: 15 + 0.4 and 35 + 0.2
+    assert labels == ["1 – plus faible (0,0)", "2 (0,0 – 15,4)", "3 (15,4 – 35,2)", "4 (35,2 – 55,0)"]
 
 
 def test_sources_line_and_html_escaping():

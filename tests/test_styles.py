@@ -39,8 +39,9 @@ def test_qml_and_sld_say_the_palette_and_the_bounds():
     doc = ET.fromstring(sld("communes", bounds).split("\n", 1)[1])
     fills = [e.text for e in doc.iter("{http://www.opengis.net/se}SvgParameter") if e.get("name") == "fill"]
     assert fills == [*CLASS_COLOURS.values(), NO_DATA_COLOUR]
-    # fewer than five classes (ties): plain labels, no made-up bounds
-    assert "(" not in ET.fromstring(qml([1.0, 2.0]).split("\n", 1)[1]).find(".//category").get("label")
+    # fewer than five classes (tied cut points): each class made keeps its bounds, no other made up
+    tied = ET.fromstring(qml([0.0, 0.0, 3.5, 9.0]).split("\n", 1)[1]).findall(".//category")
+    assert [c.get("label") for c in tied[:4]] == ["1 – moins fragile (0,0)", "2 (0,0 – 3,5)", "3 (3,5 – 9,0)", "4"]
 
 
 def test_gpkg_is_version_1_2_with_a_default_style(sample_run):

@@ -36,7 +36,7 @@ import shapely
 from indicators.outputs.files import atomic_path
 from indicators.outputs.map_cache import MapCache, layer_digest
 from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL, OUTLINE_COLOUR,
-                                        RATE_LABELS, UNRELIABLE_COLOUR, class_label)
+                                        RATE_LABELS, UNRELIABLE_COLOUR, class_labels)
 from indicators.stages.classes import classify
 from indicators.stages.methods import class_column
 from indicators.stages.options import MIN_DENOMINATOR
@@ -341,11 +341,10 @@ def _legend(fig, bounds: list[float] | None, labels: dict[int, str], present: se
     from matplotlib.patches import Patch
 
     handles = []
-    full = bool(bounds) and len(bounds) == len(CLASS_COLOURS) + 1
+    named = class_labels(bounds, labels)
     for k, colour in CLASS_COLOURS.items():
         if k in present:
-            label = class_label(k, bounds[k - 1], bounds[k], labels) if full else labels[k]
-            handles.append(Patch(facecolor=colour, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=label))
+            handles.append(Patch(facecolor=colour, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=named[k]))
     if no_data:
         handles.append(Patch(facecolor=NO_DATA_COLOUR, edgecolor=OUTLINE_COLOUR, linewidth=0.4, label=NO_DATA_LABEL))
     if flagged:

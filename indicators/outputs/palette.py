@@ -38,11 +38,24 @@ QPV_OUTLINE_COLOUR = "#2c7bb6"      # QPV outlines over a map of another level
 
 def class_label(k: int, lower: float | None = None, upper: float | None = None,
                 labels: dict[int, str] | None = None) -> str:
-    """Legend label of class k, with its bounds when given ("1 – moins fragile (20,5 – 76,2)")."""
+    """Legend label of class k, with its bounds when given ("1 – moins fragile (20,5 – 76,2)"); a
+    class of one value says it once ("1 – plus faible (0,0)", not "0,0 – 0,0")."""
     label = (labels or CLASS_LABELS)[k]
     if lower is None or upper is None:
         return label
-    return f"{label} ({french_number(lower)} – {french_number(upper)})"
+    low, high = french_number(lower), french_number(upper)
+    return f"{label} ({low})" if low == high else f"{label} ({low} – {high})"
+
+
+def class_labels(bounds: list[float] | None, labels: dict[int, str] | None = None) -> dict[int, str]:
+    """Every class's legend label, class k with bounds[k - 1] and bounds[k] where `bounds` (a
+    scheme's "bornes": minimum, cut points, maximum) has them. Quintiles whose cut points tie
+    (a fifth of the units or more on one value: nationally, the communes without a single rider)
+    make fewer classes and fewer bounds: the classes they make keep their bounds, the others,
+    empty, their plain label."""
+    bounds = list(bounds or [])
+    return {k: class_label(k, bounds[k - 1], bounds[k], labels) if k < len(bounds) else (labels or CLASS_LABELS)[k]
+            for k in CLASS_COLOURS}
 
 
 def french_number(value: float, digits: int = 1) -> str:

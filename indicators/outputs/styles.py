@@ -25,20 +25,13 @@ import xml.etree.ElementTree as ET
 
 import pandas as pd
 
-from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL,
-                                        OUTLINE_COLOUR, UNRELIABLE_COLOUR, class_label, hex_to_rgb)
+from indicators.outputs.palette import (CLASS_COLOURS, NO_DATA_COLOUR, NO_DATA_LABEL, OUTLINE_COLOUR,
+                                        UNRELIABLE_COLOUR, class_labels, hex_to_rgb)
 
 CLASS_ATTRIBUTE = "classe_global"   # the 2020 methods'; ifn-2023's is classe_total (methods.main_score)
 FLAG_EXPRESSION = '"fiabilite" > 0'
 STYLE_DATE = pd.Timestamp("2000-01-01T00:00:00Z")   # fixed: same inputs, same bytes
 QGIS_VERSION = "3.22.16-Białowieża"
-
-
-def legend_labels(bounds: list[float] | None) -> dict[int, str]:
-    """Class labels with their bounds when the layer has its five classes."""
-    if bounds and len(bounds) == len(CLASS_COLOURS) + 1:
-        return {k: class_label(k, bounds[k - 1], bounds[k]) for k in CLASS_COLOURS}
-    return dict(CLASS_LABELS)
 
 
 def _rgba(colour: str, alpha: int = 255) -> str:
@@ -91,7 +84,7 @@ def qml(bounds: list[float] | None = None, title: str = "", attribute: str = CLA
                              symbollevels="0", enableorderby="0", forceraster="0", referencescale="-1")
     categories = ET.SubElement(renderer, "categories")
     symbols = ET.SubElement(renderer, "symbols")
-    labels = legend_labels(bounds)
+    labels = class_labels(bounds)
     for i, (k, colour) in enumerate(CLASS_COLOURS.items()):
         ET.SubElement(categories, "category", value=str(k), symbol=str(i), label=labels[k], render="true")
         _fill_symbol(symbols, str(i), colour, hatch=True)
@@ -139,7 +132,7 @@ def sld(layer: str, bounds: list[float] | None = None, attribute: str = CLASS_AT
         ET.SubElement(stroke, se + "SvgParameter", name="stroke").text = OUTLINE_COLOUR
         ET.SubElement(stroke, se + "SvgParameter", name="stroke-width").text = "0.3"
 
-    labels = legend_labels(bounds)
+    labels = class_labels(bounds)
     for k, colour in CLASS_COLOURS.items():
         polygon(rule(labels[k], compare("PropertyIsEqualTo", str(k), attribute)), colour)
     polygon(rule(NO_DATA_LABEL, compare("PropertyIsNull", None, attribute)), NO_DATA_COLOUR)
