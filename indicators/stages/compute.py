@@ -23,7 +23,7 @@ from indicators.db import connect
 from indicators import memory
 from indicators.errors import FragiliteError
 from indicators.sources.staging import read_staged
-from indicators.stages import commune_sources
+from indicators.stages import commune_sources, coverage
 from indicators.stages import counts as counts_stage
 from indicators.stages import ifn2023, smoothing
 from indicators.stages import plateformes
@@ -78,6 +78,9 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     stages = stages or StageCache(None)
     counts = counts_stage.ifn_counts(con, staged, options.debit_fixe, options.services_publics, stages)
     origins, unmatched = commune_sources.summary(con, options.debit_fixe, options.services_publics)
+    computed_thresholds = (options.method != IFN_2023 and options.thresholds is None
+                           and published_thresholds(staged, options) is None)
+    notes.extend(coverage.partial_units(con, counts["iris"], options.reference if computed_thresholds else None))
     mednum_mode = counts_stage.is_mednum_mode(staged)
     iris_src = iris_polygons(con, "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris", notes)
     parents = counts_stage.parents(con)

@@ -1,0 +1,63 @@
+"""Units only part of whose territory is in the inputs, said in the run report's notes.
+
+A région whose départements are not all among the inputs (the sample: Occitanie, 11 of its 13)
+or an EPCI some of whose communes are missing is still scored, from the part present, and
+published under its name, which claims the whole. An observatory must know before it publishes
+that number; with `--reference region` (or `epci`) the thresholds every unit of that territory is
+scored against rest on the same part. Expected départements come from the COG; expected communes
+from the EPCI composition file, when it lists more communes than the inputs (INSEE's national
+file does; the sample's lists its own communes only). Départements are not assessed: nothing
+here lists a département's communes.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from indicators.stages.levels import cog
+
+SHOWN = 10   # units named in a note; the count says how many more
+
+
+def partial_units(con, iris: pd.DataFrame, reference: str | None) -> list[str]:
+    """Notes on the régions and EPCI only part of which is in `iris` (the IRIS counts, with their
+    parents). `con` holds the staged EPCI composition as raw_epci_composition, if any.
+    `reference`: the territory whose thresholds the run computes from its inputs (None: the
+    thresholds are given, by the user or the 2020 file, or the method has none)."""
+    notes = []
+    regions = cog("departements").groupby("REG")["DEP"].nunique()
+    present = iris.groupby("code_region")["code_departement"].nunique()
+    names = dict(zip(cog("regions")["REG"], cog("regions")["LIBELLE"]))
+    notes += _note("regions", "région", "départements", present, regions, names, reference == "region")
+    if _exists(con, "raw_epci_composition"):
+        expected = con.sql("SELECT code_epci, count(DISTINCT code_commune) AS n FROM raw_epci_composition "
+                           "WHERE code_epci IS NOT NULL AND code_epci <> 'ZZZZZZZZZ' GROUP BY ALL").df()
+        have = iris.dropna(subset=["code_epci"]).groupby("code_epci")["code_commune"].nunique()
+        epci_names = iris.dropna(subset=["code_epci"]).groupby("code_epci")["nom_epci"].first().to_dict()
+        notes += _note("epci", "EPCI", "communes", have, expected.set_index("code_epci")["n"], epci_names,
+                       reference == "epci")
+    return notes
+
+
+def _exists(con, name: str) -> bool:
+    """A table or view (the staged sources are views over their Parquet files)."""
+    try:
+        con.execute(f"SELECT 1 FROM {name} LIMIT 0")
+    except duckdb.CatalogException:
+        return False
+    return True
+
+
+def _note(level: str, unit: str, parts: str, present: pd.Series, expected: pd.Series, names: dict,
+          reference: bool) -> list[str]:
+    both = pd.DataFrame({"n": present, "m": expected}).dropna()
+    partial = both[(both["n"] > 0) & (both["n"] < both["m"])].sort_index()
+    if partial.empty:
+        return []
+    listed = [f"{code} {names.get(code) or ''} ({int(r.n)} of its {int(r.m)} {parts})".replace("  ", " ")
+              for code, r in partial.head(SHOWN).iterrows()]
+    more = f" and {len(partial) - SHOWN} more" if len(partial) > SHOWN else ""
+    thresholds = f"; so do the thresholds of the {unit} (--reference {level.rstrip('s')})" if reference else ""
+    return [f"{level}: {len(partial)} {unit}(s) only partly in the inputs, scored from the part present: "
+            f"{', '.join(listed)}{more}. Their scores describe that part only{thresholds}"]
