@@ -175,6 +175,10 @@ def fixed_columns(method: str, rp_vintage, epsg: int) -> dict[str, dict]:
         "actifs_occupes": {"label": "Actifs occupés de 15 ans ou plus", "unit": "personnes", "source": "INSEE RP activité", "vintage": rp_vintage},
         "source_revenu": {"label": "Échelle du revenu et du taux de pauvreté : iris, ou commune quand Filosofi ne publie pas l'IRIS", "unit": "code"},
         "n_iris": {"label": "Nombre d'IRIS sommés", "unit": "IRIS"},
+        "territoire_complet": {"label": "Territoire entier dans les fichiers d'entrée : faux quand des départements "
+                                        "(région, d'après le COG) ou des communes (EPCI, d'après la composition des EPCI) "
+                                        "y manquent ; le score ne porte alors que sur la partie présente (vide : "
+                                        "composition inconnue)", "unit": "booléen", "source": "COG INSEE ; INSEE composition des EPCI"},
         "n_indicateurs": {"label": "Nombre d'indicateurs disponibles dans le score", "unit": "indicateurs", "method": method},
         "methode": {"label": "Méthode de score (ifn-2020, kit-2020, d4g-2020, ifn-2023)", "unit": "code"},
         "reference": {"label": "Niveau du territoire de référence des seuils", "unit": "code"},

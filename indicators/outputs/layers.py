@@ -8,6 +8,8 @@ Layer schema (DESIGN.md contract; columns in this order, absent ones never renam
   epci          code_epci, nom_epci, code_departement, nom_departement, code_region, nom_region
   departements  code_departement, nom_departement, code_region, nom_region
   regions       code_region, nom_region
+  (epci and regions also carry territoire_complet, after n_iris: false when some of the unit's
+  communes or départements are not in the inputs, NA when nothing lists them: stages/coverage.py)
   qpv           code_qpv, nom_qpv, codes_communes_qpv, then the parents of its main commune;
                 liste_qpv, population_officielle, part_60_plus, part_60_plus_officielle,
                 taux_pauvrete_officiel, taux_emploi_officiel (INSEE/ANCT figures beside ours),
@@ -92,6 +94,8 @@ def layer_columns(level: str, method: str) -> list[str]:
         cols += QPV_EXTRA
     else:
         cols.append("n_iris")
+        if level in ("epci", "regions"):
+            cols.append("territoire_complet")
     if method == IFN_2023:
         counts = [f"{part}_{name}" for name in CENSUS_INDICATORS_2023 for part in ("num", "den")]
         return (cols + VALUE_COLUMNS_2023 + counts + SCORE_COLUMNS_2023 + ["classe_total", "n_indicateurs",
@@ -152,7 +156,7 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     if method == IFN_2023 and level == "iris":   # the units' own scores are deciles: integers
         for col in SCORE_COLUMNS_2023[:-1]:
             gdf[col] = gdf[col].astype("Int64")
-    for col in [c for c in columns if c.startswith("fiable_")]:
+    for col in [c for c in columns if c.startswith("fiable_")] + (["territoire_complet"] if "territoire_complet" in gdf else []):
         gdf[col] = gdf[col].astype("boolean")
     return gdf.sort_values(key).reset_index(drop=True)
 

@@ -80,7 +80,8 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     origins, unmatched = commune_sources.summary(con, options.debit_fixe, options.services_publics)
     computed_thresholds = (options.method != IFN_2023 and options.thresholds is None
                            and published_thresholds(staged, options) is None)
-    notes.extend(coverage.partial_units(con, counts["iris"], options.reference if computed_thresholds else None))
+    partial, whole = coverage.partial_units(con, counts["iris"], options.reference if computed_thresholds else None)
+    notes.extend(partial)
     mednum_mode = counts_stage.is_mednum_mode(staged)
     iris_src = iris_polygons(con, "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris", notes)
     parents = counts_stage.parents(con)
@@ -97,6 +98,8 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     pf_report = platform_workers(con, staged, options, with_polygon, qpv_data, counts, levels, notes, stages, iris_key)
     check_territory(territory, counts["iris"])
     results, deciles, smoothed = scores(con, counts, levels, staged, options, qpv_data, notes)
+    for level, flags in whole.items():
+        results[level][coverage.COLUMN] = flags.reindex(results[level]["code"].to_numpy()).to_numpy()
     geometry, geometry_notes = polygons_job.result()
     background.shutdown()
     notes.extend(geometry_notes)

@@ -1,10 +1,11 @@
-"""Units only part of whose territory is in the inputs, said in the run report's notes.
+"""Units only part of whose territory is in the inputs, said in the notes and the layers.
 
 A région whose départements are not all among the inputs (the sample: Occitanie, 11 of its 13)
 or an EPCI some of whose communes are missing is still scored, from the part present, and
 published under its name, which claims the whole. An observatory must know before it publishes
-that number; with `--reference region` (or `epci`) the thresholds every unit of that territory is
-scored against rest on the same part. Expected départements come from the COG; expected communes
+that number: the run report's notes name them, and the layers' `territoire_complet` column is
+false for them. With `--reference region` (or `epci`) the thresholds every unit of that
+territory is scored against rest on the same part. Expected départements come from the COG; expected communes
 from the EPCI composition file, when it lists more communes than the inputs (INSEE's national
 file does; the sample's lists its own communes only). Départements are not assessed: nothing
 here lists a département's communes.
@@ -20,24 +21,36 @@ from indicators.stages.levels import cog
 SHOWN = 10   # units named in a note; the count says how many more
 
 
-def partial_units(con, iris: pd.DataFrame, reference: str | None) -> list[str]:
+COLUMN = "territoire_complet"   # in the régions' and EPCI's layers
+
+
+def partial_units(con, iris: pd.DataFrame, reference: str | None) -> tuple[list[str], dict[str, pd.Series]]:
     """Notes on the régions and EPCI only part of which is in `iris` (the IRIS counts, with their
-    parents). `con` holds the staged EPCI composition as raw_epci_composition, if any.
-    `reference`: the territory whose thresholds the run computes from its inputs (None: the
-    thresholds are given, by the user or the 2020 file, or the method has none)."""
-    notes = []
+    parents), and per level each unit's COLUMN (true: whole; NA where nothing lists its parts).
+    `con` holds the staged EPCI composition as raw_epci_composition, if any. `reference`: the
+    territory whose thresholds the run computes from its inputs (None: the thresholds are given,
+    by the user or the 2020 file, or the method has none)."""
+    notes, whole = [], {}
     regions = cog("departements").groupby("REG")["DEP"].nunique()
     present = iris.groupby("code_region")["code_departement"].nunique()
     names = dict(zip(cog("regions")["REG"], cog("regions")["LIBELLE"]))
     notes += _note("regions", "région", "départements", present, regions, names, reference == "region")
+    whole["regions"] = _whole(present, regions)
     if _exists(con, "raw_epci_composition"):
         expected = con.sql("SELECT code_epci, count(DISTINCT code_commune) AS n FROM raw_epci_composition "
                            "WHERE code_epci IS NOT NULL AND code_epci <> 'ZZZZZZZZZ' GROUP BY ALL").df()
+        expected = expected.set_index("code_epci")["n"]
         have = iris.dropna(subset=["code_epci"]).groupby("code_epci")["code_commune"].nunique()
         epci_names = iris.dropna(subset=["code_epci"]).groupby("code_epci")["nom_epci"].first().to_dict()
-        notes += _note("epci", "EPCI", "communes", have, expected.set_index("code_epci")["n"], epci_names,
-                       reference == "epci")
-    return notes
+        notes += _note("epci", "EPCI", "communes", have, expected, epci_names, reference == "epci")
+        whole["epci"] = _whole(have, expected)
+    return notes, whole
+
+
+def _whole(present: pd.Series, expected: pd.Series) -> pd.Series:
+    """Per unit present: all its parts are (NA when the list of parts does not know the unit)."""
+    m = expected.reindex(present.index)
+    return (present >= m).astype("boolean").where(m.notna(), pd.NA)
 
 
 def _exists(con, name: str) -> bool:
