@@ -314,6 +314,9 @@ def _fmt(v, digits: int = 4) -> str:
 def print_explanation(expl: dict) -> None:
     fmt = _fmt
     console.print(f"[bold]{expl['level']} {expl['code']}[/] {expl['name']}  population {fmt(expl['population'], 0)}")
+    if expl.get("territoire_complet") is False:
+        console.print("[red]territoire_complet = false[/]: part of this unit is not in the inputs; its figures "
+                      "describe the part present (the run report's notes say how much)")
     if expl["method"] == IFN_2023:
         return print_explanation_2023(expl)
     console.print(f"method {expl['method']}, thresholds of the {expl['reference']} {expl['code_reference']}")

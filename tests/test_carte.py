@@ -165,6 +165,24 @@ def test_the_title_names_a_region_only_for_the_departements_it_holds(carte_dir, 
     assert carte_build.territory_name({"regions": five, "departements": whole}) == "France"
 
 
+def test_a_region_partly_in_the_inputs_says_so_in_its_panel(sample_run, carte_dir, browser):
+    """Occitanie's panel (11 of its 13 départements in the sample) says its figures cover the part
+    present, as `fragilite explain 76` does; Martinique's (its one département) does not."""
+    out, _ = sample_run
+    assert explanation(*find_unit(out, "76"))["territoire_complet"] is False
+    assert compact(explanation(*find_unit(out, "02"))).get("territoire_complet") is None
+    for code, name, partial in (("76", "Occitanie", True), ("02", "Martinique", False)):
+        p = Page(browser)   # a page each: a new hash alone does not reload the page
+        try:
+            page = p.open((carte_dir / "index.html").as_uri() + "#" + code)
+            _fiche_score(page)
+            assert page.inner_text("#fiche h2") == name
+            assert ("Territoire incomplet" in page.inner_text("#fiche")) is partial, code
+            assert p.errors == [] and p.refused == []
+        finally:
+            p.close()
+
+
 def _palette_colours_in(page, png: bytes) -> set[int]:
     """The class colours with more than 200 pixels in the screenshot (decoded by the browser's
     own canvas: no imaging library needed)."""

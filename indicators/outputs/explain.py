@@ -55,6 +55,11 @@ def _text(v):
     return v if isinstance(v, str) and v else None
 
 
+def _flag(v):
+    """A plain bool, or None for NULL (a layer without the column, a unit nothing knows of)."""
+    return None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else bool(v)
+
+
 def indicator_meta(dictionary: Mapping | None = None) -> list[dict]:
     """What does not change from unit to unit: label, axis, unit, source of each indicator (from
     the run's dictionary.json when given, else from the method's definitions)."""
@@ -80,7 +85,9 @@ def unit_name(level: str, row: Mapping) -> str:
 def _header(level: str, row: Mapping) -> dict:
     return {"level": level, "level_label": LEVEL_LABELS[level], "code": str(row.get(KEY[level])),
             "name": unit_name(level, row), "parents": [p for p in (_text(row.get(c)) for c in PARENTS[level]) if p],
-            "population": _num(row.get("population")), "method": _text(row.get("methode"))}
+            "population": _num(row.get("population")), "method": _text(row.get("methode")),
+            # false: a région or EPCI only part of which is in the inputs (stages/coverage.py)
+            "territoire_complet": _flag(row.get("territoire_complet"))}
 
 
 def explanation(level: str, row: Mapping, dictionary: Mapping | None = None, meta: list[dict] | None = None) -> dict:
@@ -159,6 +166,7 @@ def compact(expl: dict) -> dict:
         "class_scheme": expl["class_scheme"], "indicators": [[i[f] for f in FIELDS] for i in expl["indicators"]],
         "scores": [[s["value"], s["class"]] for s in expl["scores"]],
         "n_indicateurs": expl["n_indicateurs"], "fiabilite": expl["fiabilite"], "lissage": expl.get("lissage"),
+        **({"territoire_complet": False} if expl.get("territoire_complet") is False else {}),
         **({"deciles": [[d["value"], d["score"], d["small_count"]] for d in expl["deciles"]]}
            if "deciles" in expl else {}),
     }

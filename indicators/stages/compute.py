@@ -78,10 +78,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     stages = stages or StageCache(None)
     counts = counts_stage.ifn_counts(con, staged, options.debit_fixe, options.services_publics, stages)
     origins, unmatched = commune_sources.summary(con, options.debit_fixe, options.services_publics)
-    computed_thresholds = (options.method != IFN_2023 and options.thresholds is None
-                           and published_thresholds(staged, options) is None)
-    partial, whole = coverage.partial_units(con, counts["iris"], options.reference if computed_thresholds else None)
-    notes.extend(partial)
+    whole = partial_territories(con, counts["iris"], staged, options, notes)
     mednum_mode = counts_stage.is_mednum_mode(staged)
     iris_src = iris_polygons(con, "raw_mednum_kit_2020" if mednum_mode else "raw_contours_iris", notes)
     parents = counts_stage.parents(con)
@@ -98,8 +95,7 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     pf_report = platform_workers(con, staged, options, with_polygon, qpv_data, counts, levels, notes, stages, iris_key)
     check_territory(territory, counts["iris"])
     results, deciles, smoothed = scores(con, counts, levels, staged, options, qpv_data, notes)
-    for level, flags in whole.items():
-        results[level][coverage.COLUMN] = flags.reindex(results[level]["code"].to_numpy()).to_numpy()
+    coverage.mark(results, whole)
     geometry, geometry_notes = polygons_job.result()
     background.shutdown()
     notes.extend(geometry_notes)
@@ -118,6 +114,17 @@ def compute(staged: dict[str, str], options: RunOptions, work_dir: Path, stages:
     stages.write_record()
     notes.extend(stages.notes)
     return write_results(work_dir / "results", final, rejects, tables, epsg, notes, stats, in_memory)
+
+
+def partial_territories(con, iris: pd.DataFrame, staged: dict[str, str], options: RunOptions,
+                        notes: list[str]) -> dict[str, pd.Series]:
+    """The régions and EPCI only partly in the inputs, said in `notes`; per level, whether each
+    unit is whole (coverage.py). Their thresholds rest on the same part when the run computes them."""
+    computed_thresholds = (options.method != IFN_2023 and options.thresholds is None
+                           and published_thresholds(staged, options) is None)
+    partial, whole = coverage.partial_units(con, iris, options.reference if computed_thresholds else None)
+    notes.extend(partial)
+    return whole
 
 
 def classes_and_reliability(final: dict[str, pd.DataFrame], options: RunOptions) -> dict:

@@ -47,6 +47,13 @@ def partial_units(con, iris: pd.DataFrame, reference: str | None) -> tuple[list[
     return notes, whole
 
 
+def mark(results: dict[str, pd.DataFrame], whole: dict[str, pd.Series]) -> None:
+    """COLUMN on the layers' results (in place), by unit code."""
+    for level, flags in whole.items():
+        if level in results:
+            results[level][COLUMN] = flags.reindex(results[level]["code"].to_numpy()).to_numpy()
+
+
 def _whole(present: pd.Series, expected: pd.Series) -> pd.Series:
     """Per unit present: all its parts are (NA when the list of parts does not know the unit)."""
     m = expected.reindex(present.index)

@@ -377,6 +377,8 @@
       '<p class="niveau">' + esc(lv ? lv.singulier : e.level) + " · " + esc(e.code) + "</p><h2>" + esc(e.name || e.code) + "</h2>" +
       (e.parents.length ? '<p class="parents">' + esc(e.parents.join(" · ")) + "</p>" : "") +
       '<p class="population">' + num(e.population, 0) + " habitants" + (e.millesime_rp ? " (recensement " + e.millesime_rp + ")" : "") + "</p>" +
+      (e.territoire_complet === false ? '<p class="meta drapeau">Territoire incomplet dans les fichiers d\'entrée : ' +
+        "les chiffres ne portent que sur la partie présente (voir les notes du rapport du run).</p>" : "") +
       '<div class="score-principal" data-score="score_global">' + swatch(g[1]) + '<span class="valeur">' + num(g[0], 1) +
       '</span><span class="libelle">' + gLabel + "<br>" + (g[1] ? "classe " + g[1] + " sur 5" : (e.deciles ? "" : "non classé")) + "</span></div>" +
       ficheBody(e) +
