@@ -11,9 +11,9 @@ import pytest
 import shapely
 
 from indicators.outputs.map_cache import MapCache
-from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _legend, _simplified,
-                                     level_maps, small_counts, sources_line, split_territories)
-from indicators.outputs.palette import CLASS_COLOURS, RATE_LABELS, hex_to_rgb
+from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _draw, _legend,
+                                     _simplified, level_maps, small_counts, sources_line, split_territories)
+from indicators.outputs.palette import CLASS_COLOURS, OUTLINE_COLOUR, RATE_LABELS, hex_to_rgb
 from indicators.stages.classes import classify
 from indicators.outputs.report_html import report_html
 
@@ -147,6 +147,24 @@ def test_a_legend_gives_the_bounds_of_tied_quintiles():
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     # percentiles 60 and 80 of the 100 values, linear: 15 + 0.4 and 35 + 0.2
     assert labels == ["1 – plus faible (0,0)", "2 (0,0 – 15,4)", "3 (15,4 – 35,2)", "4 (35,2 – 55,0)"]
+
+
+def test_units_too_narrow_for_an_outline_keep_their_colour():
+    """Nationally a town's IRIS are a pixel or two wide, and grey outlines (a third of a pixel)
+    made every town a grey blob. Units narrower than FINE_PIXELS are edged in their own class
+    colour (no seam between neighbours), the others outlined in grey as before."""
+    from matplotlib.colors import to_hex
+    from matplotlib.figure import Figure
+
+    big = [shapely.box(i * 100, 0, i * 100 + 90, 90) for i in range(10)]
+    tiny = [shapely.box(1000 + i * 0.5, 0, 1000 + i * 0.5 + 0.4, 0.4) for i in range(10)]   # ~0.4 px
+    layer = gpd.GeoDataFrame({"code_region": ["76"] * 20}, geometry=big + tiny, crs=2154)
+    territories = Territories.of(layer)
+    assert territories.rings("metropole", True).fine.tolist() == [False] * 10 + [True] * 10
+    ax = Figure().add_axes((0, 0, 1, 1))
+    _draw(ax, territories, "metropole", pd.Series([5] * 20, dtype="Int64"), False, None)
+    styles = {(to_hex(a.get_facecolor()), to_hex(a.get_edgecolor())) for a in ax.patches}
+    assert styles == {(CLASS_COLOURS[5], CLASS_COLOURS[5]), (CLASS_COLOURS[5], OUTLINE_COLOUR)}
 
 
 def test_sources_line_and_html_escaping():

@@ -14,7 +14,9 @@ Martinique are two specks on either side of the Atlantic). Polygons are simplifi
 pixel before drawing; the layers themselves are not touched. A layer's polygons are simplified
 together, as a coverage (shapely.coverage_simplify: a shared edge stays shared, so no white
 slivers between neighbours), when it is affordable: the départements drawn under the QPVs
-always, any other layer up to COVERAGE_MAX_VERTICES; beyond, each polygon on its own.
+always, any other layer up to COVERAGE_MAX_VERTICES; beyond, each polygon on its own. Units
+narrower than FINE_PIXELS get no grey outline (a town's IRIS on a national map), only an edge in
+their own colour.
 
 matplotlib draws without pyplot (no global state, any thread), each class as one patch.
 """
@@ -187,6 +189,9 @@ def _simplified(gdf: gpd.GeoDataFrame, pixels: float, coverage: bool = False) ->
 
 
 MAIN_PIXELS, INSET_PIXELS = WIDTH_IN * DPI * 0.7, WIDTH_IN * DPI * 0.22
+# A unit narrower than this, in pixels of its frame, gets no grey outline: at 0.15 pt (a third of
+# a pixel) outlines greyed over every town of a national map, the places with QPVs among them
+FINE_PIXELS = 4
 
 
 @dataclass
@@ -257,7 +262,9 @@ class Territories:
 
     def _rings_of(self, key: str, main: bool) -> Rings:
         if (key, main) not in self._rings:
-            self._rings[key, main] = Rings.of(self._shapes_of(key, main))
+            xmin, ymin, xmax, ymax = self.parts[key].total_bounds
+            pixel = max(xmax - xmin, ymax - ymin) / (MAIN_PIXELS if main else INSET_PIXELS)
+            self._rings[key, main] = Rings.of(self._shapes_of(key, main), pixel)
         return self._rings[key, main]
 
 
@@ -270,9 +277,11 @@ class Rings:
     coords: np.ndarray       # (n, 2)
     codes: np.ndarray        # matplotlib path codes: each ring MOVETO, LINETO..., CLOSEPOLY
     unit: np.ndarray         # position in the territory of each vertex's unit
+    fine: np.ndarray | None = None   # per unit: narrower than FINE_PIXELS in its frame
 
     @classmethod
-    def of(cls, geoms: np.ndarray) -> "Rings":
+    def of(cls, geoms: np.ndarray, pixel: float | None = None) -> "Rings":
+        """`pixel`: a pixel's size in the frame, in the geometries' units (None: no unit is fine)."""
         from matplotlib.path import Path as MplPath
 
         present = np.flatnonzero(~shapely.is_missing(geoms))
@@ -282,7 +291,11 @@ class Rings:
         codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
         codes[np.diff(ring, prepend=-1) != 0] = MplPath.MOVETO       # a ring's first vertex
         codes[np.diff(ring, append=-1) != 0] = MplPath.CLOSEPOLY     # and its last
-        return cls(coords, codes, present[part_unit[ring_part[ring]]])
+        fine = None
+        if pixel:
+            xmin, ymin, xmax, ymax = shapely.bounds(geoms).T
+            fine = np.nan_to_num(np.maximum(xmax - xmin, ymax - ymin)) < FINE_PIXELS * pixel
+        return cls(coords, codes, present[part_unit[ring_part[ring]]], fine)
 
     def path(self, units: np.ndarray | None = None):
         """The path of the units where `units` (a boolean per unit) is true; None: all of them."""
@@ -319,9 +332,15 @@ def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
             ax.scatter(xy[flagged, 0], xy[flagged, 1], marker=SMALL_COUNT_MARKER, c=UNRELIABLE_COLOUR,
                        linewidths=0.6, s=9, zorder=4)
     else:
-        for k, colour in [*CLASS_COLOURS.items(), (None, NO_DATA_COLOUR)]:
-            mask = (cls.isna() if k is None else cls == k).fillna(False).to_numpy()
-            _patch(ax, layer.rings(key, main), mask, facecolor=colour, edgecolor=OUTLINE_COLOUR, linewidth=0.15)
+        rings = layer.rings(key, main)
+        fine = rings.fine if rings.fine is not None else np.zeros(len(part), dtype=bool)
+        # units too narrow for an outline first, edged in their own colour (it closes the seams
+        # antialiasing leaves between neighbours); the others over them, outlined in grey
+        for outlined in (False, True):
+            for k, colour in [*CLASS_COLOURS.items(), (None, NO_DATA_COLOUR)]:
+                mask = (cls.isna() if k is None else cls == k).fillna(False).to_numpy() & (fine != outlined)
+                _patch(ax, rings, mask, facecolor=colour, edgecolor=OUTLINE_COLOUR if outlined else colour,
+                       linewidth=0.15 if outlined else 0.3)
         if flags is not None:
             flagged = flags.loc[part.index].to_numpy()
             _patch(ax, layer.rings(key, main), flagged, facecolor="none", edgecolor=UNRELIABLE_COLOUR, linewidth=0,
