@@ -5,10 +5,10 @@ or an EPCI some of whose communes are missing is still scored, from the part pre
 published under its name, which claims the whole. An observatory must know before it publishes
 that number: the run report's notes name them, and the layers' `territoire_complet` column is
 false for them. With `--reference region` (or `epci`) the thresholds every unit of that
-territory is scored against rest on the same part. Expected départements come from the COG; expected communes
-from the EPCI composition file, when it lists more communes than the inputs (INSEE's national
-file does; the sample's lists its own communes only). Départements are not assessed: nothing
-here lists a département's communes.
+territory is scored against rest on the same part. Expected départements come from the COG;
+expected communes from the EPCI composition file, when it lists more communes than the inputs
+(INSEE's national file does; the sample's lists its own communes only). Départements are not
+assessed: nothing here lists a département's communes.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import pandas as pd
 from indicators.stages.levels import cog
 
 SHOWN = 10   # units named in a note; the count says how many more
-
-
 COLUMN = "territoire_complet"   # in the régions' and EPCI's layers
 
 
