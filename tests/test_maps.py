@@ -12,7 +12,7 @@ import shapely
 
 from indicators.outputs.map_cache import MapCache
 from indicators.outputs.maps import (MAIN_PIXELS, SIRENE_LABEL, MapText, Territories, _draw, _legend,
-                                     _simplified, level_maps, small_counts, sources_line, split_territories)
+                                     _simplified, level_maps, partial_line, small_counts, sources_line, split_territories)
 from indicators.outputs.palette import CLASS_COLOURS, OUTLINE_COLOUR, RATE_LABELS, hex_to_rgb
 from indicators.stages.classes import classify
 from indicators.outputs.report_html import report_html
@@ -165,6 +165,22 @@ def test_units_too_narrow_for_an_outline_keep_their_colour():
     _draw(ax, territories, "metropole", pd.Series([5] * 20, dtype="Int64"), False, None)
     styles = {(to_hex(a.get_facecolor()), to_hex(a.get_edgecolor())) for a in ax.patches}
     assert styles == {(CLASS_COLOURS[5], CLASS_COLOURS[5]), (CLASS_COLOURS[5], OUTLINE_COLOUR)}
+
+
+def test_a_map_names_the_units_only_partly_in_the_inputs(tmp_path):
+    """The sample's région layer holds Occitanie from 11 of its 13 départements: its maps say it
+    under their sources (the layer's territoire_complet), as the run report and the web map do."""
+    layer = squares(2, [None, None]).assign(nom_region=["Occitanie", "Martinique"],
+                                            territoire_complet=pd.array([False, True], dtype="boolean"))
+    line = partial_line(layer, "regions")
+    assert line is not None and line.endswith(": Occitanie.") and "Martinique" not in line
+    assert partial_line(layer.assign(territoire_complet=pd.array([True, pd.NA], dtype="boolean")), "regions") is None
+    many = squares(6, [None] * 6).assign(nom_epci=list("abcdef"), territoire_complet=[False] * 6)
+    assert partial_line(many, "epci").endswith(": a, b, c, d et 2 autre(s).")
+    texts = {"score": MapText("Insee", "ifn-2020", "2026-01-01"), "plateformes": MapText("Insee", "ifn-2020", "2026-01-01")}
+    said = level_maps("regions", layer, texts, tmp_path / "a", None)[0].read_bytes()
+    silent = level_maps("regions", layer.drop(columns=["territoire_complet"]), texts, tmp_path / "b", None)[0]
+    assert said != silent.read_bytes()
 
 
 def test_sources_line_and_html_escaping():

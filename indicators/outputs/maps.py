@@ -26,7 +26,7 @@ from __future__ import annotations
 import textwrap
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -416,7 +416,8 @@ def choropleth(layer: Territories, classes: pd.Series, bounds: list[float] | Non
                      f"{' ; '.join(text.synthetic[:3])}… (liste dans le rapport du run). Cette carte ne décrit rien de réel.")
             warning = textwrap.wrap(short, 150, break_on_hyphens=False)
         fig.text(0.01, 0.885, "\n".join(warning), fontsize=size, color="#cb181d", fontweight="bold", va="top")
-    footer = textwrap.wrap(f"Sources : {text.sources}.", 160) + text.extra + [f"Carte : fragilite, {text.date}."]
+    footer = [line for part in [f"Sources : {text.sources}.", *text.extra] for line in textwrap.wrap(part, 160)]
+    footer.append(f"Carte : fragilite, {text.date}.")
     fig.text(0.01, 0.015, "\n".join(footer), fontsize=6.5, va="bottom", color="#404040")
     description = " ".join(filter(None, [text.method, text.synthetic_line()]))
     save_png(fig, target, {"Title": title, "Source": text.sources, "Description": description})
@@ -442,6 +443,21 @@ def save_png(fig, target: Path, metadata: dict[str, str]) -> None:
         Image.fromarray(rgb, "RGB").save(tmp, format="png", pnginfo=info, dpi=(DPI, DPI))
 
 
+def partial_line(gdf: gpd.GeoDataFrame, level: str, shown: int = 4) -> str | None:
+    """A footer line naming the layer's units only partly in the inputs (`territoire_complet`
+    false: stages/coverage.py), whose figures describe the part present; None: there are none."""
+    if "territoire_complet" not in gdf:
+        return None
+    partial = gdf[gdf["territoire_complet"].eq(False).fillna(False).to_numpy(dtype=bool)]
+    if partial.empty:
+        return None
+    name = {"regions": "nom_region", "epci": "nom_epci"}.get(level)
+    names = [str(n) for n in (partial[name] if name in partial else partial.iloc[:, 0]).fillna("?")]
+    more = f" et {len(names) - shown} autre(s)" if len(names) > shown else ""
+    return (f"Territoire incomplet dans les fichiers d'entrée, chiffres de la seule partie présente : "
+            f"{', '.join(names[:shown])}{more}.")
+
+
 def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out_dir: Path,
                bounds: list[float] | None, background: Territories | None = None,
                layer: Territories | None = None, cache: MapCache | None = None,
@@ -454,6 +470,9 @@ def level_maps(level: str, gdf: gpd.GeoDataFrame, texts: dict[str, MapText], out
     cache = cache or MapCache(None)
     layer = layer or Territories.of(gdf, cache=cache)
     points = level == "qpv"
+    partial = partial_line(gdf, level)
+    if partial:   # every map of the layer says it, under its sources
+        texts = {kind: replace(text, extra=[*text.extra, partial]) for kind, text in texts.items()}
     name = LEVEL_TITLES.get(level, level)
     digest = (layer.digest + (background.digest if background else "")) if cache.folder else ""
 
