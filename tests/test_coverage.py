@@ -44,6 +44,10 @@ def test_an_epci_missing_communes_of_the_composition_file_is_named():
     whole = iris([(c, e, "01", "84") for c, e in zip(composition["code_commune"][:4], composition["code_epci"][:4])])
     notes, flags = partial_units(con, whole, "epci")
     assert [n for n in notes if n.startswith("epci:")] == [] and flags["epci"].all()
+    # an IRIS of the contours alone (absent from the census) brings no count: its commune is missing
+    contours_only = whole.assign(in_rp=[True, True, False, True])
+    notes, flags = partial_units(con, contours_only, None)
+    assert not flags["epci"]["200000001"] and "(2 of its 3 communes)" in " ".join(notes)
     # an EPCI the composition file does not list: not known to be whole or not
     unknown = iris([("01009", "200000009", "01", "84")])
     assert partial_units(con, unknown, None)[1]["epci"].isna().all()

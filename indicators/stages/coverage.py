@@ -29,6 +29,8 @@ def partial_units(con, iris: pd.DataFrame, reference: str | None) -> tuple[list[
     territory whose thresholds the run computes from its inputs (None: the thresholds are given,
     by the user or the 2020 file, or the method has none)."""
     notes, whole = [], {}
+    if "in_rp" in iris:   # an IRIS of the contours alone has no counts: it brings nothing to its parents
+        iris = iris[iris["in_rp"].fillna(False).astype(bool).to_numpy()]
     regions = cog("departements").groupby("REG")["DEP"].nunique()
     present = iris.groupby("code_region")["code_departement"].nunique()
     names = dict(zip(cog("regions")["REG"], cog("regions")["LIBELLE"]))
