@@ -4,7 +4,8 @@ Run by tests/test_styles.py with Debian's system Python and python3-qgis (not th
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/qgis_check.py OUT_DIR PNG_DIR LAYER...
 For each layer: OUT_DIR/LAYER.gpkg opened by its layer name (QGIS applies the default style of
 its layer_styles table), then OUT_DIR/LAYER.qml loaded on it (the style a GeoParquet user gets),
-each rendered to PNG_DIR/LAYER-<gpkg|qml>.png. Every GDAL error or warning and every QGIS message
+each rendered to PNG_DIR/LAYER-<gpkg|qml>.png; a style with dots (the QPVs) is drawn with and
+without them, whole and zoomed on one unit. Every GDAL error or warning and every QGIS message
 logged meanwhile is reported, so that a "GeoPackage version ... may only be partially supported"
 warning fails the test.
 """
@@ -17,8 +18,8 @@ import sys
 from pathlib import Path
 
 from osgeo import gdal
-from qgis.core import (QgsApplication, QgsFeatureRequest, QgsMapRendererSequentialJob, QgsMapSettings,
-                       QgsRectangle, QgsVectorLayer)
+from qgis.core import (QgsApplication, QgsExpressionContext, QgsExpressionContextUtils, QgsFeatureRequest,
+                       QgsMapRendererSequentialJob, QgsMapSettings, QgsRectangle, QgsVectorLayer)
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtXml import QDomDocument
@@ -54,17 +55,53 @@ def mainland_extent(layer: QgsVectorLayer) -> QgsRectangle:
     return extent if not extent.isEmpty() else layer.extent()
 
 
-def render(layer: QgsVectorLayer, png: Path, colours: list[str]) -> dict:
+def draw(layer: QgsVectorLayer, extent: QgsRectangle) -> tuple:
+    """The layer drawn at 600 x 600 pixels, with the map's variables (@map_scale...) in the
+    expression context, as QGIS's canvas and print layouts give them."""
     settings = QgsMapSettings()
     settings.setLayers([layer])
     settings.setDestinationCrs(layer.crs())
-    settings.setExtent(mainland_extent(layer))
+    settings.setExtent(extent)
     settings.setOutputSize(QSize(600, 600))
     settings.setBackgroundColor(QColor("white"))
+    context = QgsExpressionContext()
+    context.appendScope(QgsExpressionContextUtils.mapSettingsScope(settings))
+    settings.setExpressionContext(context)
     job = QgsMapRendererSequentialJob(settings)
     job.start()
     job.waitForFinished()
-    image = job.renderedImage()
+    return job.renderedImage(), settings.scale()
+
+
+def without_dots(layer: QgsVectorLayer) -> QgsVectorLayer:
+    """The layer with its style less the dots of its polygons (CentroidFill symbol layers)."""
+    renderer = layer.renderer().clone()
+    for i, category in enumerate(renderer.categories()):
+        symbol = category.symbol().clone()
+        for j in reversed(range(symbol.symbolLayerCount())):
+            if symbol.symbolLayer(j).layerType() == "CentroidFill":
+                symbol.deleteSymbolLayer(j)
+        renderer.updateCategorySymbol(i, symbol)
+    copy = layer.clone()
+    copy.setRenderer(renderer)
+    return copy
+
+
+def dots(layer: QgsVectorLayer) -> dict:
+    """How many pixels the dots change, over the whole (mainland) layer and zoomed on one unit."""
+    plain = without_dots(layer)
+    unit = next(layer.getFeatures()).geometry().boundingBox()
+    unit.grow(max(unit.width(), unit.height()))
+    out = {}
+    for name, extent in (("full", mainland_extent(layer)), ("zoomed", unit)):
+        (a, scale), (b, _) = draw(layer, extent), draw(plain, extent)
+        out[name] = sum(a.pixel(x, y) != b.pixel(x, y) for y in range(a.height()) for x in range(a.width()))
+        out[f"{name}_scale"] = round(scale)
+    return out
+
+
+def render(layer: QgsVectorLayer, png: Path, colours: list[str]) -> dict:
+    image, _ = draw(layer, mainland_extent(layer))
     image.save(str(png), "PNG")
     wanted = {QColor(c).rgb() & 0xFFFFFF: c for c in colours}
     counts = {c: 0 for c in colours}
@@ -92,6 +129,8 @@ def main() -> None:
         entry = {"gpkg": describe(layer)}
         colours = [c["colour"] for c in entry["gpkg"].get("categories", [])]
         entry["gpkg"]["render"] = render(layer, png_dir / f"{name}-gpkg.png", colours)
+        if any("CentroidFill" in layers for layers in entry["gpkg"].get("symbol_layers", [])):
+            entry["gpkg"]["dots"] = dots(layer)
         plain = QgsVectorLayer(f"{out_dir / (name + '.gpkg')}|layername={name}", name, "ogr")
         doc = QDomDocument()
         parsed = doc.setContent((out_dir / f"{name}.qml").read_text(encoding="utf-8"))

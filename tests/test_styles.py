@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from indicators.outputs.palette import CLASS_COLOURS, NO_DATA_COLOUR
-from indicators.outputs.styles import qml, sld
+from indicators.outputs.styles import DOT_SCALE, qml, sld
 
 LEVELS = ["iris", "communes", "epci", "departements", "regions", "qpv"]
 
@@ -39,6 +39,12 @@ def test_qml_and_sld_say_the_palette_and_the_bounds():
     doc = ET.fromstring(sld("communes", bounds).split("\n", 1)[1])
     fills = [e.text for e in doc.iter("{http://www.opengis.net/se}SvgParameter") if e.get("name") == "fill"]
     assert fills == [*CLASS_COLOURS.values(), NO_DATA_COLOUR]
+    # the QPVs' style only: a dot on each unit, switched on by the map's scale
+    dotted = ET.fromstring(qml(bounds, dots=True).split("\n", 1)[1])
+    centroids = dotted.findall(".//layer[@class='CentroidFill']")
+    assert len(centroids) == 6 and all(c.find(".//Option[@name='expression']").get("value") == f"@map_scale > {DOT_SCALE}"
+                                       for c in centroids)
+    assert not root.findall(".//layer[@class='CentroidFill']")
     # fewer than five classes (tied cut points): each class made keeps its bounds, no other made up
     tied = ET.fromstring(qml([0.0, 0.0, 3.5, 9.0]).split("\n", 1)[1]).findall(".//category")
     assert [c.get("label") for c in tied[:4]] == ["1 – moins fragile (0,0)", "2 (0,0 – 3,5)", "3 (3,5 – 9,0)", "4"]
@@ -78,7 +84,14 @@ def test_qgis_opens_every_layer_styled_and_renders_it(sample_run, tmp_path):
             assert all("LinePatternFill" in layers for layers in seen["symbol_layers"])
             assert Path(seen["render"]["png"]).stat().st_size > 1000
         assert report[level]["qml"]["loaded"], report[level]["qml"]["message"]
+    # QPVs (a few hundred metres) get a dot of their class when zoomed out, and only when zoomed out
+    for level in LEVELS:
+        with_dots = ["CentroidFill" in layers for layers in report[level]["gpkg"]["symbol_layers"]]
+        assert all(with_dots) if level == "qpv" else not any(with_dots), level
+    dots = report["qpv"]["gpkg"]["dots"]
+    assert dots["full"] > 500 and dots["full_scale"] > DOT_SCALE, dots
+    assert dots["zoomed"] == 0 and dots["zoomed_scale"] < DOT_SCALE, dots
     # the maps QGIS drew show several classes (the regions layer has two units)
-    for level in ("iris", "communes", "epci", "departements"):
+    for level in ("iris", "communes", "epci", "departements", "qpv"):
         drawn = [c for c, n in report[level]["gpkg"]["render"]["pixels_per_colour"].items() if n > 20]
         assert len(drawn) >= 4, (level, report[level]["gpkg"]["render"])

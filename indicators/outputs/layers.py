@@ -60,7 +60,7 @@ import pandas as pd
 import shapely
 
 from indicators.outputs.files import atomic_path
-from indicators.outputs.styles import CLASS_ATTRIBUTE, add_gpkg_style, qml
+from indicators.outputs.styles import CLASS_ATTRIBUTE, DOT_LAYERS, add_gpkg_style, qml
 from indicators.stages.geometry import from_wkb
 from indicators.stages.levels import cog
 from indicators.stages.deciles import SCORE_COLUMNS_2023, VALUE_COLUMNS_2023
@@ -272,4 +272,4 @@ def write_gpkg(gdf: gpd.GeoDataFrame, target: Path, layer: str, bounds: list[flo
 def write_qml(target: Path, layer: str, bounds: list[float] | None, attribute: str = CLASS_ATTRIBUTE) -> None:
     """The QGIS style beside a GeoParquet layer (iris.parquet -> iris.qml), read by QGIS on opening."""
     with atomic_path(target) as tmp:
-        tmp.write_text(qml(bounds, title=layer, attribute=attribute), encoding="utf-8")
+        tmp.write_text(qml(bounds, title=layer, attribute=attribute, dots=layer in DOT_LAYERS), encoding="utf-8")

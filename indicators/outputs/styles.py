@@ -12,7 +12,11 @@ file-based layer. Both say the same thing:
 - units whose score rests on small census counts (`fiabilite` > 0, stages/reliability.py)
   hatched: a thin diagonal line pattern, switched on per feature by the expression
   "fiabilite" > 0 (a data-defined "enabled" of the symbol layer), so the renderer stays
-  categorized on classe_global and the class colour still reads under the hatching.
+  categorized on classe_global and the class colour still reads under the hatching;
+- the QPVs (DOT_LAYERS), a few hundred metres across, also get a dot of their class colour on
+  their surface when the map is zoomed out beyond DOT_SCALE (a département or more in view,
+  where their polygons are specks), switched on the same way by `@map_scale`, as the report
+  maps draw them.
 
 The QML is written by hand (no QGIS at run time) in the layout QGIS 3.22 writes and reads; a
 test loads every layer in Debian's QGIS and renders it. The SLD (`styleSLD`) is for other
@@ -32,6 +36,8 @@ CLASS_ATTRIBUTE = "classe_global"   # the 2020 methods'; ifn-2023's is classe_to
 FLAG_EXPRESSION = '"fiabilite" > 0'
 STYLE_DATE = pd.Timestamp("2000-01-01T00:00:00Z")   # fixed: same inputs, same bytes
 QGIS_VERSION = "3.22.16-Białowieża"
+DOT_LAYERS = {"qpv"}
+DOT_SCALE = 250_000   # 1:250 000: a QPV of 500 m is 2 mm on the screen
 
 
 def _rgba(colour: str, alpha: int = 255) -> str:
@@ -56,15 +62,35 @@ def _enabled_when(parent: ET.Element, expression: str) -> None:
     ET.SubElement(root, "Option", name="type", value="collection", type="QString")
 
 
-def _fill_symbol(parent: ET.Element, name: str, colour: str, hatch: bool) -> None:
+def _dot(symbol: ET.Element, name: str, colour: str) -> None:
+    """A dot of `colour` on the polygon's surface, drawn only when zoomed out beyond DOT_SCALE."""
+    centroid = ET.SubElement(symbol, "layer", {"class": "CentroidFill", "enabled": "1", "locked": "0", "pass": "0"})
+    _options(centroid, {"point_on_surface": "1", "point_on_all_parts": "0", "clip_points": "0",
+                        "clip_on_current_part_only": "0"})
+    _enabled_when(centroid, f"@map_scale > {DOT_SCALE}")
+    marker = ET.SubElement(centroid, "symbol", name=f"@{name}@2", type="marker", alpha="1", clip_to_extent="1",
+                           force_rhr="0")
+    simple = ET.SubElement(marker, "layer", {"class": "SimpleMarker", "enabled": "1", "locked": "0", "pass": "0"})
+    _options(simple, {"name": "circle", "color": _rgba(colour), "outline_color": _rgba(UNRELIABLE_COLOUR),
+                      "outline_style": "solid", "outline_width": "0.2", "outline_width_unit": "MM",
+                      "size": "2.2", "size_unit": "MM", "joinstyle": "bevel"})
+
+
+def _fill_symbol(parent: ET.Element, name: str, colour: str, hatch: bool, dot: bool = False) -> None:
     symbol = ET.SubElement(parent, "symbol", name=name, type="fill", alpha="1", clip_to_extent="1",
                            force_rhr="0")
     fill = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "enabled": "1", "locked": "0", "pass": "0"})
     _options(fill, {"color": _rgba(colour), "style": "solid", "outline_color": _rgba(OUTLINE_COLOUR),
                     "outline_style": "solid", "outline_width": "0.1", "outline_width_unit": "MM",
                     "joinstyle": "bevel"})
-    if not hatch:
-        return
+    if hatch:
+        _hatch(symbol, name)
+    if dot:
+        _dot(symbol, name, colour)
+
+
+def _hatch(symbol: ET.Element, name: str) -> None:
+    """Diagonal hatching, drawn only where fiabilite > 0."""
     pattern = ET.SubElement(symbol, "layer", {"class": "LinePatternFill", "enabled": "1", "locked": "0",
                                               "pass": "0"})
     _options(pattern, {"angle": "45", "distance": "1.6", "distance_unit": "MM", "color": _rgba(UNRELIABLE_COLOUR),
@@ -77,8 +103,10 @@ def _fill_symbol(parent: ET.Element, name: str, colour: str, hatch: bool) -> Non
                       "line_width_unit": "MM", "capstyle": "flat", "joinstyle": "bevel"})
 
 
-def qml(bounds: list[float] | None = None, title: str = "", attribute: str = CLASS_ATTRIBUTE) -> str:
-    """The QML of a layer: categories on `attribute`, hatching where fiabilite > 0."""
+def qml(bounds: list[float] | None = None, title: str = "", attribute: str = CLASS_ATTRIBUTE,
+        dots: bool = False) -> str:
+    """The QML of a layer: categories on `attribute`, hatching where fiabilite > 0; `dots`: a dot
+    per unit when zoomed out (the QPVs)."""
     root = ET.Element("qgis", version=QGIS_VERSION, styleCategories="Symbology")
     renderer = ET.SubElement(root, "renderer-v2", type="categorizedSymbol", attr=attribute,
                              symbollevels="0", enableorderby="0", forceraster="0", referencescale="-1")
@@ -87,10 +115,10 @@ def qml(bounds: list[float] | None = None, title: str = "", attribute: str = CLA
     labels = class_labels(bounds)
     for i, (k, colour) in enumerate(CLASS_COLOURS.items()):
         ET.SubElement(categories, "category", value=str(k), symbol=str(i), label=labels[k], render="true")
-        _fill_symbol(symbols, str(i), colour, hatch=True)
+        _fill_symbol(symbols, str(i), colour, hatch=True, dot=dots)
     n = len(CLASS_COLOURS)
     ET.SubElement(categories, "category", value="", symbol=str(n), label=NO_DATA_LABEL, render="true")
-    _fill_symbol(symbols, str(n), NO_DATA_COLOUR, hatch=True)
+    _fill_symbol(symbols, str(n), NO_DATA_COLOUR, hatch=True, dot=dots)
     ET.SubElement(renderer, "rotation")
     ET.SubElement(renderer, "sizescale")
     if title:
@@ -157,7 +185,8 @@ def style_table(layer: str, bounds: list[float] | None, scheme: str, geometry_co
         "f_table_catalog": [""], "f_table_schema": [""], "f_table_name": [layer],
         "f_geometry_column": [geometry_column],
         "styleName": [f"fragilite {layer}"],
-        "styleQML": [qml(bounds, title=layer, attribute=attribute)], "styleSLD": [sld(layer, bounds, attribute)],
+        "styleQML": [qml(bounds, title=layer, attribute=attribute, dots=layer in DOT_LAYERS)],
+        "styleSLD": [sld(layer, bounds, attribute)],
         "useAsDefault": [True],
         "description": [f"Classes de {attribute} ({scheme}), palette YlOrRd ; hachures : fiabilite > 0 "
                         "(indicateurs reposant sur moins de l'effectif minimal du recensement)"],
