@@ -33,8 +33,10 @@ def test_an_epci_missing_communes_of_the_composition_file_is_named():
                                 "code_epci": ["200000001", "200000001", "200000001", "200000002", "ZZZZZZZZZ"]})
     con.register("raw_epci_composition", composition)
     # Ain (01) is alone in Auvergne-Rhône-Alpes' 12 départements here: the région is partial too
+    # Paris filed under région 84 (inputs of another vintage, or wrong): not one of 84's départements
     notes, flags = partial_units(con, iris([("01001", "200000001", "01", "84"), ("01002", "200000001", "01", "84"),
-                                            ("01004", "200000002", "01", "84"), ("01005", None, "01", "84")]), None)
+                                            ("01004", "200000002", "01", "84"), ("01005", None, "01", "84"),
+                                            ("75101", None, "75", "84")]), None)
     assert flags["epci"].to_dict() == {"200000001": False, "200000002": True}
     epci = [n for n in notes if n.startswith("epci:")]
     assert len(epci) == 1 and "200000001 CC 200000001 (2 of its 3 communes)" in epci[0]

@@ -31,8 +31,12 @@ def partial_units(con, iris: pd.DataFrame, reference: str | None) -> tuple[list[
     notes, whole = [], {}
     if "in_rp" in iris:   # an IRIS of the contours alone has no counts: it brings nothing to its parents
         iris = iris[iris["in_rp"].fillna(False).astype(bool).to_numpy()]
-    regions = cog("departements").groupby("REG")["DEP"].nunique()
-    present = iris.groupby("code_region")["code_departement"].nunique()
+    departements = cog("departements")
+    regions = departements.groupby("REG")["DEP"].nunique()
+    # a département counts for the région the COG puts it in (inputs of another vintage may not)
+    pairs = iris[["code_departement", "code_region"]].drop_duplicates()
+    pairs = pairs.merge(departements, left_on=["code_departement", "code_region"], right_on=["DEP", "REG"])
+    present = pairs.groupby("code_region")["code_departement"].nunique()
     names = dict(zip(cog("regions")["REG"], cog("regions")["LIBELLE"]))
     notes += _note("regions", "région", "départements", present, regions, names, reference == "region")
     whole["regions"] = _whole(present, regions)
