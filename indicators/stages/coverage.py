@@ -82,6 +82,7 @@ def _note(level: str, unit: str, parts: str, present: pd.Series, expected: pd.Se
     listed = [f"{code} {names.get(code) or ''} ({int(r.n)} of its {int(r.m)} {parts})".replace("  ", " ")
               for code, r in partial.head(SHOWN).iterrows()]
     more = f" and {len(partial) - SHOWN} more" if len(partial) > SHOWN else ""
-    thresholds = f"; so do the thresholds of the {unit} (--reference {level.rstrip('s')})" if reference else ""
+    thresholds = (f"; the thresholds every unit in them is scored against (--reference {level.rstrip('s')}) are "
+                  "computed on that part too" if reference else "")
     return [f"{level}: {len(partial)} {unit}(s) only partly in the inputs, scored from the part present: "
             f"{', '.join(listed)}{more}. Their scores describe that part only{thresholds}"]
