@@ -319,7 +319,8 @@ def print_explanation(expl: dict) -> None:
                       "describe the part present (the run report's notes say how much)")
     if expl["method"] == IFN_2023:
         return print_explanation_2023(expl)
-    console.print(f"method {expl['method']}, thresholds of the {expl['reference']} {expl['code_reference']}")
+    console.print(f"method {expl['method']} (--reference {expl['reference']}), thresholds of "
+                  f"{expl.get('territoire_reference') or expl['code_reference']}")
     if expl.get("lissage") not in (None, "aucun"):
         console.print(f"[yellow]values smoothed ({expl['lissage']}):[/] census rates shrunk toward the reference "
                       "territory's rate; numerator / denominator are the raw counts")

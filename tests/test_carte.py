@@ -171,6 +171,10 @@ def test_a_region_partly_in_the_inputs_says_so_in_its_panel(sample_run, carte_di
     out, _ = sample_run
     assert explanation(*find_unit(out, "76"))["territoire_complet"] is False
     assert compact(explanation(*find_unit(out, "02"))).get("territoire_complet") is None
+    # a région of a --reference region run is scored against France (stages/scoring.py), which
+    # the panel names, where it said "région FR"; a département against its région
+    assert explanation(*find_unit(out, "76"))["territoire_reference"] == "France"
+    assert explanation(*find_unit(out, "30"))["territoire_reference"] == "région 76"
     for code, name, partial in (("76", "Occitanie", True), ("02", "Martinique", False)):
         p = Page(browser)   # a page each: a new hash alone does not reload the page
         try:
@@ -178,6 +182,7 @@ def test_a_region_partly_in_the_inputs_says_so_in_its_panel(sample_run, carte_di
             _fiche_score(page)
             assert page.inner_text("#fiche h2") == name
             assert ("Territoire incomplet" in page.inner_text("#fiche")) is partial, code
+            assert "seuils du territoire de référence : France" in page.inner_text("#fiche"), code
             assert p.errors == [] and p.refused == []
         finally:
             p.close()
@@ -207,6 +212,7 @@ def test_link_with_code_opens_that_unit(sample_run, carte_dir, browser):
         page = p.open((carte_dir / "index.html").as_uri() + "#" + NIMES_ARENES)
         assert _fiche_score(page) == expected
         assert "Arènes" in page.inner_text("#fiche h2")
+        assert "seuils du territoire de référence : région 76" in page.inner_text("#fiche")
         assert p.errors == [] and p.refused == []
     finally:
         p.close()

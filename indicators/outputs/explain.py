@@ -22,6 +22,7 @@ from indicators.stages import levels
 from indicators.stages.deciles import INDICATORS_2023
 from indicators.stages.methods import AXES, BY_ID, IDS, IFN_2023, SCORE_LABELS, SCORES, class_column
 from indicators.stages.reliability import flag_column
+from indicators.stages.scoring import REFERENCE_LEVEL, reference_level
 
 # the order in which `explain CODE` looks for a code (an IRIS and an EPCI may share 9 digits)
 LEVELS = [*levels.LEVELS, "qpv"]
@@ -82,6 +83,22 @@ def unit_name(level: str, row: Mapping) -> str:
     return _text(row.get(NAME[level])) or ""
 
 
+def reference_territory(level: str, reference: str | None, code: str | None) -> str | None:
+    """The territory whose thresholds scored the unit, named: a unit as large as the `--reference`
+    level is scored against the next level up (stages/scoring.py), so a région of a run with
+    `--reference region` was scored against France, not against "the région FR"."""
+    if not reference or not code or reference not in REFERENCE_LEVEL:
+        return None
+    scored_against = reference_level(level, reference)
+    return "France" if scored_against == "france" else f"{LEVEL_LABELS[scored_against].lower()} {code}"
+
+
+def _scored_higher(expl: dict) -> bool:
+    reference = expl.get("reference")
+    return (reference in REFERENCE_LEVEL and expl.get("territoire_reference") is not None
+            and reference_level(expl["level"], reference) != REFERENCE_LEVEL[reference])
+
+
 def _header(level: str, row: Mapping) -> dict:
     return {"level": level, "level_label": LEVEL_LABELS[level], "code": str(row.get(KEY[level])),
             "name": unit_name(level, row), "parents": [p for p in (_text(row.get(c)) for c in PARENTS[level]) if p],
@@ -112,6 +129,7 @@ def explanation(level: str, row: Mapping, dictionary: Mapping | None = None, met
     return {
         **_header(level, row), "reference": _text(row.get("reference")),
         "code_reference": _text(row.get("code_reference")), "millesime_rp": _num(row.get("millesime_rp")),
+        "territoire_reference": reference_territory(level, _text(row.get("reference")), _text(row.get("code_reference"))),
         "class_scheme": classes, "indicators": indicators, "scores": scores,
         "n_indicateurs": None if n is None else int(n), "fiabilite": None if fiab is None else int(fiab),
         "lissage": _text(row.get("lissage")),   # bayes-empirique: census values are smoothed, not num/den
@@ -167,6 +185,9 @@ def compact(expl: dict) -> dict:
         "scores": [[s["value"], s["class"]] for s in expl["scores"]],
         "n_indicateurs": expl["n_indicateurs"], "fiabilite": expl["fiabilite"], "lissage": expl.get("lissage"),
         **({"territoire_complet": False} if expl.get("territoire_complet") is False else {}),
+        # only where the thresholds came from the next level up (a région with --reference region):
+        # elsewhere the map names the reference level and code itself, for a few bytes a unit
+        **({"territoire_reference": expl["territoire_reference"]} if _scored_higher(expl) else {}),
         **({"deciles": [[d["value"], d["score"], d["small_count"]] for d in expl["deciles"]]}
            if "deciles" in expl else {}),
     }

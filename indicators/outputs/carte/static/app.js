@@ -388,7 +388,7 @@
         "Points = 100 × valeur rapportée au seuil ; un score est la moyenne des points disponibles.") + "</p>" +
       fiab + (e.lissage && e.lissage !== "aucun" ? '<p class="meta drapeau">Taux du recensement lissés (' + esc(e.lissage) +
         ") vers le taux du territoire de référence : valeur ≠ numérateur / dénominateur.</p>" : "") +
-      '<p class="meta">Méthode ' + esc(e.method || "") + (e.reference ? " · seuils du territoire de référence : " + esc(REFERENCES[e.reference] || e.reference) + " " + esc(e.code_reference || "") : "") + "</p>";
+      '<p class="meta">Méthode ' + esc(e.method || "") + (e.reference ? " · seuils du territoire de référence : " + esc(e.territoire_reference || ((REFERENCES[e.reference] || e.reference) + " " + (e.code_reference || ""))) : "") + "</p>";
     el.hidden = false;
     el.querySelector(".fermer").addEventListener("click", closeFiche);
     main.resize();
