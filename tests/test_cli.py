@@ -81,7 +81,7 @@ def test_explain_prints_indicator_by_indicator(sample_run):
     result = runner.invoke(app, ["explain", "301890101", "--out", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "peu_diplomes" in result.output and "score_global" in result.output
-    assert "region 76" in result.output
+    assert "thresholds of région 76" in result.output   # the IRIS of Nîmes: its région's
 
 
 def test_explain_unknown_code(sample_run):

@@ -16,6 +16,7 @@ from indicators import SAMPLE_DIR
 from indicators.cli import app
 from indicators.errors import FragiliteError, InputError
 from indicators.outputs.explain import compact, explanation, find_unit, read_dictionary
+from indicators.outputs.styles import DOT_LAYERS, DOT_SCALE
 from indicators.pipeline import check_options, run_local
 from indicators.stages.deciles import (BOUND_COLUMNS, cut_point_table, cut_points, decile_scores,
                                        read_cut_points, scores_from_cut_points, total, weighted_mean)
@@ -408,7 +409,8 @@ def test_layers_open_styled_on_classe_total_and_report_maps_use_it(sample_2023):
         assert renderer.get("attr") == "classe_total", level
         first = renderer.find("categories/category").get("label")
         assert first.startswith("1 – moins fragile (") and f"{bounds_of[level]['classe_total']['bornes'][0]:.1f}".replace(".", ",") in first
-        assert {e.get("value") for e in root.iter("Option") if e.get("name") == "expression"} == {'"fiabilite" > 0'}
+        dots = {f"@map_scale > {DOT_SCALE}"} if level in DOT_LAYERS else set()   # the QPVs' dots when zoomed out
+        assert {e.get("value") for e in root.iter("Option") if e.get("name") == "expression"} == {'"fiabilite" > 0', *dots}
         png = out / "cartes_rapport" / f"{level}_score_total.png"
         assert png.exists() and f"cartes_rapport/{level}_score_total.png" in report["cartes"][level]
         described = Image.open(png).text["Description"]
