@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from indicators.outputs.explain import NAME
 from indicators.outputs.files import atomic_path
 from indicators.outputs.map_cache import MapCache, layer_digest
 from indicators.outputs.palette import (CLASS_COLOURS, CLASS_LABELS, NO_DATA_COLOUR, NO_DATA_LABEL, OUTLINE_COLOUR,
@@ -277,11 +278,11 @@ class Rings:
     coords: np.ndarray       # (n, 2)
     codes: np.ndarray        # matplotlib path codes: each ring MOVETO, LINETO..., CLOSEPOLY
     unit: np.ndarray         # position in the territory of each vertex's unit
-    fine: np.ndarray | None = None   # per unit: narrower than FINE_PIXELS in its frame
+    fine: np.ndarray         # per unit: narrower than FINE_PIXELS in its frame
 
     @classmethod
-    def of(cls, geoms: np.ndarray, pixel: float | None = None) -> "Rings":
-        """`pixel`: a pixel's size in the frame, in the geometries' units (None: no unit is fine)."""
+    def of(cls, geoms: np.ndarray, pixel: float) -> "Rings":
+        """`pixel`: a pixel's size in the frame, in the geometries' units."""
         from matplotlib.path import Path as MplPath
 
         present = np.flatnonzero(~shapely.is_missing(geoms))
@@ -291,10 +292,8 @@ class Rings:
         codes = np.full(len(coords), MplPath.LINETO, dtype=MplPath.code_type)
         codes[np.diff(ring, prepend=-1) != 0] = MplPath.MOVETO       # a ring's first vertex
         codes[np.diff(ring, append=-1) != 0] = MplPath.CLOSEPOLY     # and its last
-        fine = None
-        if pixel:
-            xmin, ymin, xmax, ymax = shapely.bounds(geoms).T
-            fine = np.nan_to_num(np.maximum(xmax - xmin, ymax - ymin)) < FINE_PIXELS * pixel
+        xmin, ymin, xmax, ymax = shapely.bounds(geoms).T
+        fine = np.nan_to_num(np.maximum(xmax - xmin, ymax - ymin)) < FINE_PIXELS * pixel
         return cls(coords, codes, present[part_unit[ring_part[ring]]], fine)
 
     def path(self, units: np.ndarray | None = None):
@@ -333,12 +332,11 @@ def _draw(ax, layer: Territories, key: str, classes: pd.Series, points: bool,
                        linewidths=0.6, s=9, zorder=4)
     else:
         rings = layer.rings(key, main)
-        fine = rings.fine if rings.fine is not None else np.zeros(len(part), dtype=bool)
         # units too narrow for an outline first, edged in their own colour (it closes the seams
         # antialiasing leaves between neighbours); the others over them, outlined in grey
         for outlined in (False, True):
             for k, colour in [*CLASS_COLOURS.items(), (None, NO_DATA_COLOUR)]:
-                mask = (cls.isna() if k is None else cls == k).fillna(False).to_numpy() & (fine != outlined)
+                mask = (cls.isna() if k is None else cls == k).fillna(False).to_numpy() & (rings.fine != outlined)
                 _patch(ax, rings, mask, facecolor=colour, edgecolor=OUTLINE_COLOUR if outlined else colour,
                        linewidth=0.15 if outlined else 0.3)
         if flags is not None:
@@ -451,7 +449,7 @@ def partial_line(gdf: gpd.GeoDataFrame, level: str, shown: int = 4) -> str | Non
     partial = gdf[gdf["territoire_complet"].eq(False).fillna(False).to_numpy(dtype=bool)]
     if partial.empty:
         return None
-    name = {"regions": "nom_region", "epci": "nom_epci"}.get(level)
+    name = NAME.get(level)
     names = [str(n) for n in (partial[name] if name in partial else partial.iloc[:, 0]).fillna("?")]
     more = f" et {len(names) - shown} autre(s)" if len(names) > shown else ""
     return (f"Territoire incomplet dans les fichiers d'entrée, chiffres de la seule partie présente : "
