@@ -156,7 +156,7 @@ def build_layer(level: str, df: pd.DataFrame, method: str, reference: str, epsg:
     if method == IFN_2023 and level == "iris":   # the units' own scores are deciles: integers
         for col in SCORE_COLUMNS_2023[:-1]:
             gdf[col] = gdf[col].astype("Int64")
-    for col in [c for c in columns if c.startswith("fiable_")] + (["territoire_complet"] if "territoire_complet" in gdf else []):
+    for col in [c for c in columns if c.startswith("fiable_") or c == "territoire_complet"]:
         gdf[col] = gdf[col].astype("boolean")
     return gdf.sort_values(key).reset_index(drop=True)
 
