@@ -10,6 +10,10 @@ Layouts (column names and order, types, quoting, zip and parquet editions):
 - StockEtablissement_utf8.zip / .parquet (comma-separated, header, v3.11 columns)
 - StockUniteLegale_utf8.zip / .parquet
 - GeolocalisationEtablissement_Sirene_pour_etudes_statistiques_utf8.zip / .parquet (`;`)
+The parquet editions hold text, except the geolocation file's coordinates and distance: 32-bit
+floats, as in data.gouv.fr's edition (`PARQUET_FLOATS`; a Lambert-93 ordinate keeps half a
+metre there, not the CSV's decimetre). The stock files' published parquet types could not be
+checked here: text.
 
 Traps a real file has, each planted on purpose: closed establishments, other APE codes, companies
 (not individual entrepreneurs), employers, domiciliation addresses with dozens of registrations (a
@@ -68,6 +72,9 @@ UL_COLUMNS = [
     "nicSiegeUniteLegale", "economieSocialeSolidaireUniteLegale", "societeMissionUniteLegale",
     "caractereEmployeurUniteLegale",
 ]
+# typed float32 in data.gouv.fr's parquet edition of the geolocation file (a schema dump of the
+# published file, 2026); the stock files' parquet columns are kept as text here
+PARQUET_FLOATS = {"geolocalisation": ["x", "y", "distance_precision", "y_latitude", "x_longitude"]}
 GEO_COLUMNS = ["siret", "x", "y", "qualite_xy", "epsg", "plg_code_commune", "plg_qp24", "plg_qp15", "plg_iris",
                "plg_zus", "distance_precision", "qualite_qp24", "qualite_qp15", "qualite_iris",
                "y_latitude", "x_longitude"]
@@ -281,7 +288,10 @@ def write(files: dict[str, pd.DataFrame], out: Path, parquet: bool = False) -> d
         df = files[key]
         if parquet:
             path = out / f"{stem}.parquet"
-            df.astype("string").replace("", pd.NA).to_parquet(path, index=False)
+            table = df.astype("string").replace("", pd.NA)
+            for col in PARQUET_FLOATS.get(key, []):
+                table[col] = pd.to_numeric(table[col]).astype("float32")
+            table.to_parquet(path, index=False)
         else:
             buf = io.StringIO()
             df.to_csv(buf, sep=sep, index=False, lineterminator="\n")

@@ -142,3 +142,54 @@ def test_real_archives_extract(tmp_path):
     assert sum(1 for f in files if f.suffix == ".shp") == 2
     files = extract(REAL, tmp_path / "z")
     assert {f.name for f in files} == {"base-ic-evol-struct-pop-2016.CSV", "meta_base-ic-evol-struct-pop-2016.CSV"}
+
+
+SIRENE = ["sirene_etablissements", "sirene_unites_legales", "sirene_geolocalisation"]
+
+
+def test_monthly_sirene_comes_from_the_registry_and_replaces_last_month(httpserver, tmp_path, monkeypatch):
+    """The monthly schedule's source: SIRENE's three files at the registry's addresses (data.gouv.fr
+    serves the current month's stock at the same address every month). Served here, on their
+    registry paths, by a local server: `fragilite download` puts them in data/raw, a run reads them
+    instead of the sample's synthetic stand-ins (and does not call them synthetic), and next
+    month's files replace this month's. The files are SYNTHETIC (scripts/generate_sirene.py)."""
+    from urllib.parse import urlparse
+
+    from typer.testing import CliRunner
+
+    from indicators.cli import app
+    from indicators.sources.registry import Source, is_synthetic, load_registry, resolve_inputs
+    from .test_plateformes import _generator
+
+    registry = load_registry()
+    urls = {sid: registry[sid].url() for sid in SIRENE}
+    assert all(u and u.startswith("https://") and u.endswith(".parquet") for u in urls.values()), urls
+    gen = _generator()
+    months = {m: gen.write(gen.generate(seed=m, scale=0.1), tmp_path / f"served-{m}", parquet=True) for m in (1, 2)}
+    kinds = dict(zip(SIRENE, ["etablissements", "unites_legales", "geolocalisation"]))
+    current = {"month": 1}
+
+    def handler(request):
+        sid = next(s for s, u in urls.items() if urlparse(u).path == request.path)
+        body = months[current["month"]][kinds[sid]].read_bytes()
+        return Response(body, content_type="application/octet-stream", headers={"ETag": f'"{current["month"]}"'})
+
+    for url in urls.values():
+        httpserver.expect_request(urlparse(url).path).respond_with_handler(handler)
+    local = httpserver.url_for("/").rstrip("/")
+    original = Source.url
+    monkeypatch.setattr(Source, "url", lambda self, year=None: (original(self, year) or "").replace(
+        "https://object.files.data.gouv.fr", local) or None)
+    raw = tmp_path / "raw"
+    for month in (1, 2):
+        current["month"] = month
+        result = CliRunner().invoke(app, ["download", *SIRENE, "--raw", str(raw)])
+        assert result.exit_code == 0, result.output
+        assert result.output.count("downloaded") == 3, result.output
+        resolved = resolve_inputs({}, raw_dir=raw)
+        for sid in SIRENE:
+            [path] = resolved[sid]
+            assert path.parent == raw / sid / "2024" and path.suffix == ".parquet"
+            assert path.read_bytes() == months[month][kinds[sid]].read_bytes()
+            assert not is_synthetic(sid, path)
+    assert resolved["rp_population"] == [s for s in resolve_inputs({})["rp_population"]]   # the others: as before
