@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+
+
+@lru_cache(maxsize=1)
+def sirene_generator():
+    """scripts/generate_sirene.py, the SYNTHETIC SIRENE files' generator (not a package: loaded by path)."""
+    from indicators import PROJECT_DIR
+
+    spec = importlib.util.spec_from_file_location("generate_sirene", PROJECT_DIR / "scripts" / "generate_sirene.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_zip(path: Path, members: dict[str, str | bytes]) -> Path:

@@ -159,12 +159,12 @@ def test_monthly_sirene_comes_from_the_registry_and_replaces_last_month(httpserv
 
     from indicators.cli import app
     from indicators.sources.registry import Source, is_synthetic, load_registry, resolve_inputs
-    from .test_plateformes import _generator
+    from .helpers import sirene_generator
 
     registry = load_registry()
     urls = {sid: registry[sid].url() for sid in SIRENE}
     assert all(u and u.startswith("https://") and u.endswith(".parquet") for u in urls.values()), urls
-    gen = _generator()
+    gen = sirene_generator()
     months = {m: gen.write(gen.generate(seed=m, scale=0.1), tmp_path / f"served-{m}", parquet=True) for m in (1, 2)}
     kinds = dict(zip(SIRENE, ["etablissements", "unites_legales", "geolocalisation"]))
     current = {"month": 1}
@@ -192,4 +192,4 @@ def test_monthly_sirene_comes_from_the_registry_and_replaces_last_month(httpserv
             assert path.parent == raw / sid / "2024" and path.suffix == ".parquet"
             assert path.read_bytes() == months[month][kinds[sid]].read_bytes()
             assert not is_synthetic(sid, path)
-    assert resolved["rp_population"] == [s for s in resolve_inputs({})["rp_population"]]   # the others: as before
+    assert resolved["rp_population"] == resolve_inputs({})["rp_population"]   # the others: as before

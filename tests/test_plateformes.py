@@ -4,7 +4,6 @@ establishment, which is what the counts are checked against."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import zipfile
 from pathlib import Path
@@ -13,28 +12,21 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from indicators import PROJECT_DIR, SAMPLE_DIR
+from indicators import SAMPLE_DIR
 from indicators.stages.compute import RunOptions
 from indicators.errors import InputError
 from indicators.pipeline import run_local
 
-from .helpers import csv_text, write_zip
+from .helpers import csv_text, sirene_generator, write_zip
 
 COUNTED = {"livreur": "livreurs", "livreur_972": "livreurs", "vtc": "vtc", "sans_geoloc": "livreurs",
            "qualite_faible": "livreurs"}
 LEVELS = ["iris", "communes", "epci", "departements", "regions"]
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("generate_sirene", PROJECT_DIR / "scripts" / "generate_sirene.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    gen = _generator()
+    gen = sirene_generator()
     files = gen.generate(seed=7, scale=0.5)
     out = tmp_path_factory.mktemp("sirene")
     paths = gen.write(files, out / "csv")

@@ -3,7 +3,6 @@ line prefilter, and the full parse it falls back to. Each must give what the pla
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import zipfile
 from pathlib import Path
@@ -12,12 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from indicators import PROJECT_DIR
 from indicators.errors import InputError
 from indicators.sources.readers import prefilter, zipstream
 from indicators.sources.readers.prefilter import FirstKeyIn, HasAny, LineFilter
 from indicators.sources.readers.sirene import stage_sirene
 from indicators.sources.readers.zipstream import open_member
+
+from .helpers import sirene_generator
 
 
 def _read_all(stream) -> bytes:
@@ -98,9 +98,7 @@ def test_first_key_in_drops_only_lines_that_provably_miss(monkeypatch, block):
 
 
 def _sirene_files(tmp_path: Path) -> dict:
-    spec = importlib.util.spec_from_file_location("generate_sirene", PROJECT_DIR / "scripts" / "generate_sirene.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = sirene_generator()
     return gen, gen.generate(seed=11, scale=0.2)
 
 

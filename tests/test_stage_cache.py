@@ -7,7 +7,6 @@ are two seeds."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import zipfile
@@ -16,17 +15,17 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 
-from indicators import PROJECT_DIR, SAMPLE_DIR
+from indicators import SAMPLE_DIR
 from indicators.pipeline import run_local
 from indicators.stages.compute import RunOptions
+
+from .helpers import sirene_generator
 
 FAMILLES = SAMPLE_DIR / "rp_familles" / "2016" / "base-ic-couples-familles-menages-2016.zip"
 
 
 def _sirene_month(seed: int, folder: Path) -> dict[str, list[Path]]:
-    spec = importlib.util.spec_from_file_location("generate_sirene", PROJECT_DIR / "scripts" / "generate_sirene.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = sirene_generator()
     paths = gen.write(gen.generate(seed=seed, scale=0.3), folder, parquet=True)
     return {f"sirene_{k}": [paths[k]] for k in ("etablissements", "unites_legales", "geolocalisation")}
 
