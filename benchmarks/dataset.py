@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 SIRENE_EDITIONS = ("2024", "2024-02")   # a stock and the next month's
-DATASET_VERSION = 3                     # 2: national 200 m grid, BPE and ARCEP, two SIRENE editions; 3: cities at urban density inside their département
+DATASET_VERSION = 4                     # 2: national 200 m grid, BPE and ARCEP, two SIRENE editions; 3: cities at urban density inside their département; 4: the geolocation parquet's coordinates float32, as published
 
 
 # Sources of the dataset read only when the registry knows them (their readers are recent).

@@ -466,7 +466,7 @@ def _write_sirene_edition(con, table: str, folder: Path, csv: bool) -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from generate_sirene import ETAB_COLUMNS, GEO_COLUMNS, UL_COLUMNS
+    from generate_sirene import ETAB_COLUMNS, GEO_COLUMNS, PARQUET_FLOATS, UL_COLUMNS
 
     sub = {c: "''" for c in ETAB_COLUMNS}
     sub.update({
@@ -493,12 +493,16 @@ def _write_sirene_edition(con, table: str, folder: Path, csv: bool) -> None:
                 "y": "CAST(round(py, 1) AS VARCHAR)", "qualite_xy": "'11'", "epsg": "'2154'",
                 "plg_code_commune": "code_commune", "plg_iris": "substr(code_iris, 6, 4)",
                 "plg_qp15": "''"})
+    # the parquet edition's coordinates are float32, as data.gouv.fr publishes them (version 4)
+    typed = {**geo, "x": "CAST(round(px, 1) AS FLOAT)", "y": "CAST(round(py, 1) AS FLOAT)",
+             **{c: "CAST(NULL AS FLOAT)" for c in PARQUET_FLOATS["geolocalisation"] if c not in ("x", "y")}}
     folder.mkdir(parents=True, exist_ok=True)
     for stem, cols, sep in (("StockEtablissement_utf8", sub, ","), ("StockUniteLegale_utf8", ul, ","),
                             ("GeolocalisationEtablissement_Sirene_pour_etudes_statistiques_utf8", geo, ";")):
         select = ", ".join(f"{expr} AS \"{name}\"" for name, expr in cols.items())
+        in_parquet = ", ".join(f"{expr} AS \"{name}\"" for name, expr in (typed if cols is geo else cols).items())
         where = "WHERE j1 > 0.02" if stem.startswith("Geoloc") else ""   # 2 % missing from the geolocation file
-        con.execute(f"COPY (SELECT {select} FROM {table} {where} ORDER BY i) TO '{folder / stem}.parquet' (FORMAT parquet)")
+        con.execute(f"COPY (SELECT {in_parquet} FROM {table} {where} ORDER BY i) TO '{folder / stem}.parquet' (FORMAT parquet)")
         if csv:
             tmp = folder / f"{stem}.csv"
             con.execute(f"COPY (SELECT {select} FROM {table} {where} ORDER BY i) TO '{tmp}' (HEADER, DELIMITER '{sep}')")
