@@ -162,9 +162,14 @@ def _in_crs(gdf: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
 COVERAGE_MAX_VERTICES = 1_000_000
 
 
-def _simplified(gdf: gpd.GeoDataFrame, pixels: float, coverage: bool = False) -> np.ndarray:
+def _pixel(gdf: gpd.GeoDataFrame, pixels: float) -> float:
+    """A pixel's size, in the layer's units, when its extent is drawn `pixels` wide."""
     xmin, ymin, xmax, ymax = gdf.total_bounds
-    tolerance = max(xmax - xmin, ymax - ymin) / pixels
+    return max(xmax - xmin, ymax - ymin) / pixels
+
+
+def _simplified(gdf: gpd.GeoDataFrame, pixels: float, coverage: bool = False) -> np.ndarray:
+    tolerance = _pixel(gdf, pixels)
     geoms = gdf.geometry.to_numpy()
     if coverage:
         try:
@@ -263,8 +268,7 @@ class Territories:
 
     def _rings_of(self, key: str, main: bool) -> Rings:
         if (key, main) not in self._rings:
-            xmin, ymin, xmax, ymax = self.parts[key].total_bounds
-            pixel = max(xmax - xmin, ymax - ymin) / (MAIN_PIXELS if main else INSET_PIXELS)
+            pixel = _pixel(self.parts[key], MAIN_PIXELS if main else INSET_PIXELS)
             self._rings[key, main] = Rings.of(self._shapes_of(key, main), pixel)
         return self._rings[key, main]
 

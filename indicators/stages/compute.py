@@ -122,7 +122,8 @@ def partial_territories(con, iris: pd.DataFrame, staged: dict[str, str], options
     unit is whole (coverage.py). Their thresholds rest on the same part when the run computes them."""
     computed_thresholds = (options.method != IFN_2023 and options.thresholds is None
                            and published_thresholds(staged, options) is None)
-    partial, whole = coverage.partial_units(con, iris, options.reference if computed_thresholds else None)
+    partial, whole = coverage.partial_units(con, iris, options.reference if computed_thresholds else None,
+                                            composition="epci_composition" in staged)
     notes.extend(partial)
     return whole
 

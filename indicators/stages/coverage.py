@@ -13,7 +13,6 @@ assessed: nothing here lists a département's communes.
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 from indicators.stages.levels import cog
@@ -22,10 +21,11 @@ SHOWN = 10   # units named in a note; the count says how many more
 COLUMN = "territoire_complet"   # in the régions' and EPCI's layers
 
 
-def partial_units(con, iris: pd.DataFrame, reference: str | None) -> tuple[list[str], dict[str, pd.Series]]:
+def partial_units(con, iris: pd.DataFrame, reference: str | None,
+                  composition: bool = True) -> tuple[list[str], dict[str, pd.Series]]:
     """Notes on the régions and EPCI only part of which is in `iris` (the IRIS counts, with their
     parents), and per level each unit's COLUMN (true: whole; NA where nothing lists its parts).
-    `con` holds the staged EPCI composition as raw_epci_composition, if any. `reference`: the
+    `composition`: `con` holds the staged EPCI composition (raw_epci_composition). `reference`: the
     territory whose thresholds the run computes from its inputs (None: the thresholds are given,
     by the user or the 2020 file, or the method has none)."""
     notes, whole = [], {}
@@ -40,7 +40,7 @@ def partial_units(con, iris: pd.DataFrame, reference: str | None) -> tuple[list[
     names = dict(zip(cog("regions")["REG"], cog("regions")["LIBELLE"]))
     notes += _note("regions", "région", "départements", present, regions, names, reference == "region")
     whole["regions"] = _whole(present, regions)
-    if _exists(con, "raw_epci_composition"):
+    if composition:
         expected = con.sql("SELECT code_epci, count(DISTINCT code_commune) AS n FROM raw_epci_composition "
                            "WHERE code_epci IS NOT NULL AND code_epci <> 'ZZZZZZZZZ' GROUP BY ALL").df()
         expected = expected.set_index("code_epci")["n"]
@@ -62,15 +62,6 @@ def _whole(present: pd.Series, expected: pd.Series) -> pd.Series:
     """Per unit present: all its parts are (NA when the list of parts does not know the unit)."""
     m = expected.reindex(present.index)
     return (present >= m).astype("boolean").where(m.notna(), pd.NA)
-
-
-def _exists(con, name: str) -> bool:
-    """A table or view (the staged sources are views over their Parquet files)."""
-    try:
-        con.execute(f"SELECT 1 FROM {name} LIMIT 0")
-    except duckdb.CatalogException:
-        return False
-    return True
 
 
 def _note(level: str, unit: str, parts: str, present: pd.Series, expected: pd.Series, names: dict,
